@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Creates .venv (Python >= 3.12) with vsadcvsr and everything it needs; idempotent.
+# Usage: scripts/setup.sh [extras]   (extras: comma list of pyproject extras, default "test")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-test}"
+
+find_python() {
+  local c v
+  for c in "${ADCVSR_PYTHON:-}" python3.13 python3.12 python3; do
+    [ -n "$c" ] || continue
+    command -v "$c" >/dev/null 2>&1 || continue
+    if "$c" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then
+      command -v "$c"; return 0
+    fi
+  done
+  if command -v pyenv >/dev/null 2>&1; then
+    for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.(1[2-9])(\.|$)' | sort -rV); do
+      c=$(PYENV_VERSION="$v" pyenv which python 2>/dev/null) || continue
+      [ -x "$c" ] && { echo "$c"; return 0; }
+    done
+  fi
+  return 1
+}
+
+if [ ! -x .venv/bin/python ]; then
+  py=$(find_python) || {
+    echo "setup: vsadcvsr needs Python >= 3.12 (VapourSynth's PyPI wheels require it)." >&2
+    echo "setup: install one (e.g. 'pyenv install 3.12') or set ADCVSR_PYTHON=/path/to/python3.12" >&2
+    exit 1
+  }
+  echo "setup: creating .venv with $py" >&2
+  "$py" -m venv .venv
+fi
+stamp=".venv/.adcvsr-installed-$extras"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip >&2
+  .venv/bin/python -m pip install -q -e ".[$extras]" >&2
+  touch "$stamp"
+fi
+# vspipe needs its config file once per user (it finds Python through it).
+cfg="${XDG_CONFIG_HOME:-$HOME/.config}/vapoursynth/vapoursynth.toml"
+if [ ! -f "$cfg" ]; then
+  .venv/bin/vapoursynth config >&2 || true
+fi
+echo "setup: ready (.venv)" >&2

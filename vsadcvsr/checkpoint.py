@@ -1,0 +1,124 @@
+"""Checkpoints: safetensors files whose metadata carries the config, scale, provenance and licence."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import Tensor
+
+from .model import AdcVSR, AdcVSRConfig
+
+FORMAT = "vsadcvsr/1"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+#: Bundled models: name → file in `vsadcvsr/weights/`. "default" is the model `Upscale` uses when none is named.
+BUNDLED: dict[str, str] = {"default": "tiny.safetensors"}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, not ours, or does not fit its network."""
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    config: AdcVSRConfig
+    metadata: dict[str, str]
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    state: dict[str, Tensor],
+    config: AdcVSRConfig,
+    *,
+    provenance: str,
+    licence: str,
+    extra: dict[str, str] | None = None,
+) -> None:
+    """Writes `state` with metadata, atomically (a temporary file beside the target, then a rename)."""
+    meta = {
+        "format": FORMAT,
+        "config": config.to_json(),
+        "scale": str(config.scale),
+        "provenance": provenance,
+        "licence": licence,
+        **(extra or {}),
+    }
+    path = Path(path)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent if str(path.parent) else ".")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_info(path: str | os.PathLike[str]) -> CheckpointInfo:
+    """Reads only the metadata; raises CheckpointError if the file is absent or not a vsadcvsr checkpoint."""
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint not found: {p}")
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as e:  # safetensors raises its own error types
+        raise CheckpointError(f"{p} is not a safetensors file ({e})") from None
+    if meta.get("format") != FORMAT or "config" not in meta:
+        raise CheckpointError(f"{p} is not a vsadcvsr checkpoint (no '{FORMAT}' metadata)")
+    return CheckpointInfo(AdcVSRConfig.from_json(meta["config"]), meta)
+
+
+def load_state_into(model: torch.nn.Module, state: dict[str, Tensor], source: str) -> None:
+    """Strict load that names the missing, unexpected and mis-shaped tensors."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in expected.items()
+             if k in state and state[k].shape != v.shape]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
+    if wrong:
+        problems.append(f"{len(wrong)} with the wrong shape (e.g. {'; '.join(wrong[:3])})")
+    if problems:
+        raise CheckpointError(f"{source} does not fit the network: " + ", ".join(problems))
+    model.load_state_dict(state, strict=True, assign=True)
+
+
+def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[AdcVSR, CheckpointInfo]:
+    """Builds the network on the meta device and assigns the checkpoint's tensors (no wasted init)."""
+    info = read_info(path)
+    with torch.device("meta"):
+        model = AdcVSR(info.config)
+    with safe_open(str(path), framework="pt", device=str(device)) as f:
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    load_state_into(model, state, str(path))
+    return model.eval(), info
+
+
+def resolve_model_path(model: str | os.PathLike[str]) -> Path:
+    """A bundled name ('default', ...) or a path → an existing checkpoint file; CheckpointError otherwise."""
+    name = str(model)
+    if name in BUNDLED:
+        p = WEIGHTS_DIR / BUNDLED[name]
+        if not p.is_file():
+            raise CheckpointError(
+                f"the bundled model {name!r} is not trained yet ({p.name} is not in the package); "
+                "pass model= a checkpoint path, e.g. one made by 'python -m vsadcvsr import-adcsr'"
+            )
+        return p
+    p = Path(name).expanduser()
+    if p.is_file():
+        return p
+    if p.suffix in (".safetensors", ".pt", ".pth", ".ckpt", ".pkl") or os.sep in name:
+        raise CheckpointError(f"checkpoint not found: {p}")
+    raise CheckpointError(f"unknown model {name!r}; bundled models: {', '.join(BUNDLED)}, or give a checkpoint path")
