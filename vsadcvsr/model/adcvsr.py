@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -25,8 +26,11 @@ class AdcVSR(nn.Module):
         self.unet = PrunedUNet(cfg, in_channels=12)
         self.decoder = HalfDecoder(cfg)
 
-    def forward_features(self, x: Tensor) -> AdcVSROutput:
-        """Runs the network; returns the image and the feature f (both for the padded input)."""
+    def forward_features(self, x: Tensor, render_chunk: int = 0) -> AdcVSROutput:
+        """Runs the network; returns the image and the feature f (both for the padded input).
+
+        The decoder has no temporal layers, so `render_chunk` > 0 renders that many frames at a time (less memory).
+        """
         if x.dim() != 5 or x.shape[2] != 3:
             raise ValueError(f"AdcVSR: expected (B, T, 3, h, w), got {tuple(x.shape)}")
         b, t, _, h, w = x.shape
@@ -37,13 +41,16 @@ class AdcVSR(nn.Module):
             y = F.pad(y, (0, pw, 0, ph), mode="replicate")
         y = F.pixel_unshuffle(y, 2)
         f = self.decoder.features(self.unet(y, t))
-        img = self.decoder.render(f)
+        if render_chunk > 0 and f.shape[0] > render_chunk:
+            img = torch.cat([self.decoder.render(c) for c in f.split(render_chunk)])
+        else:
+            img = self.decoder.render(f)
         return AdcVSROutput(img.reshape(b, t, *img.shape[1:]), f.reshape(b, t, *f.shape[1:]))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, render_chunk: int = 0) -> Tensor:
         """(B, T, 3, h, w) in [-1, 1] → (B, T, 3, 4h, 4w) in [-1, 1] (unclamped, no colour correction)."""
         h, w = x.shape[-2:]
-        img = self.forward_features(x).image
+        img = self.forward_features(x, render_chunk).image
         return img[..., : 4 * h, : 4 * w]
 
 
