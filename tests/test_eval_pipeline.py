@@ -1,0 +1,218 @@
+"""The evaluation pipeline of vsadcvsr.eval and scripts/evaluate.py on small synthetic clips."""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from vsadcvsr.eval import report
+from vsadcvsr.eval.clips import bikes_path, centre_crop, crop_box, read_frames
+from vsadcvsr.eval.degrade import bicubic_down, make_lr
+from vsadcvsr.eval.methods import MethodUnavailable, Ours, build_method, strip_temporal
+from vsadcvsr.eval.runner import NOT_COMPUTED, Clip, evaluate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def hr_clip() -> np.ndarray:
+    """Four frames of a slow pan, 128x96, uint8 RGB."""
+    img = data.chelsea()
+    return np.stack([img[60:156, 80 + 2 * i:208 + 2 * i] for i in range(4)])
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    from vsadcvsr.checkpoint import save_checkpoint
+    from vsadcvsr.model import AdcVSR, get_config
+
+    torch.manual_seed(0)
+    cfg = get_config("tiny")
+    path = tmp_path_factory.mktemp("ckpt") / "tiny_random.safetensors"
+    save_checkpoint(path, AdcVSR(cfg).state_dict(), cfg, provenance="random test weights", licence="n/a")
+    return path
+
+
+def test_crop_box_is_centred_and_aligned_to_the_scale() -> None:
+    assert crop_box(272, 640, 512, 512) == (0, 64, 272, 512)
+    y, x, h, w = crop_box(103, 130, 50, 50)
+    assert (y % 4, x % 4, h, w) == (0, 0, 48, 48)
+
+
+def test_centre_crop_cuts_every_frame(hr_clip: np.ndarray) -> None:
+    assert centre_crop(hr_clip, 64, 80).shape == (4, 64, 80, 3)
+
+
+def test_read_frames_reads_a_folder_in_name_order(tmp_path: Path, hr_clip: np.ndarray) -> None:
+    for i, f in enumerate(hr_clip):
+        cv2.imwrite(str(tmp_path / f"{i:03d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    got = read_frames(tmp_path, 1, 3)
+    assert np.array_equal(got, hr_clip[1:3])
+
+
+def test_read_frames_decodes_a_range_of_a_video() -> None:
+    try:
+        path = bikes_path()
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    got = read_frames(path, 2, 5)
+    assert got.shape == (3, 272, 640, 3) and got.dtype == np.uint8
+
+
+def test_bicubic_degradation_divides_the_size_by_four(hr_clip: np.ndarray) -> None:
+    lr, how = make_lr(hr_clip, "bicubic")
+    assert lr.shape == (4, 24, 32, 3) and lr.dtype == np.uint8 and how == "bicubic"
+    assert np.abs(lr.astype(float) - bicubic_down(hr_clip) * 255).max() <= 0.5 + 1e-6
+
+
+def test_training_degradation_is_fixed_by_its_seed(hr_clip: np.ndarray) -> None:
+    a, how = make_lr(hr_clip, "mild", seed=3)
+    b, _ = make_lr(hr_clip, "mild", seed=3)
+    assert a.shape == (4, 24, 32, 3)
+    assert np.array_equal(a, b)
+    assert how.startswith("mild") or "fallback" in how
+
+
+@pytest.mark.parametrize("name", ["lanczos", "bicubic"])
+def test_interpolators_upscale_by_four(name: str, hr_clip: np.ndarray) -> None:
+    out = build_method(name).upscale(hr_clip[:, :24, :32])
+    assert out.shape == (4, 96, 128, 3) and out.dtype == np.uint8
+
+
+def test_realesrgan_animevideov3_upscales_by_four(hr_clip: np.ndarray) -> None:
+    try:
+        m = build_method("realesrgan-animevideov3")
+    except MethodUnavailable as e:
+        pytest.skip(str(e))
+    assert m.upscale(hr_clip[:1, :16, :20]).shape == (1, 64, 80, 3)
+
+
+def test_unknown_method_names_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="lanczos"):
+        build_method("nearest")
+
+
+def test_strip_temporal_drops_the_temporal_blocks(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    from safetensors import safe_open
+
+    from vsadcvsr.checkpoint import load_model, read_info
+
+    out = strip_temporal(tiny_checkpoint, tmp_path / "2d.safetensors")
+    assert read_info(out).config.temporal == "none"
+    with safe_open(str(out), framework="pt") as f:
+        assert not any(".temporals." in k for k in f.keys())
+    load_model(out)  # strict: every remaining tensor fits the 2D network
+
+
+@pytest.mark.parametrize("spec", ["ours:{}", "ours-2d:{}"])
+def test_ours_upscales_a_clip_by_four(spec: str, tiny_checkpoint: Path, hr_clip: np.ndarray) -> None:
+    m = build_method(spec.format(tiny_checkpoint))
+    out = m.upscale(hr_clip[:3, :16, :24])
+    assert out.shape == (3, 64, 96, 3) and out.dtype == np.uint8
+
+
+def test_ours_without_weights_is_unavailable() -> None:
+    with pytest.raises(MethodUnavailable):
+        Ours("ours", "/nonexistent/model.safetensors").load()
+
+
+@pytest.fixture(scope="module")
+def evaluation(hr_clip: np.ndarray):
+    lr, how = make_lr(hr_clip, "bicubic")
+    clips = [Clip("a", hr_clip, lr, how), Clip("b", hr_clip[:, :, ::-1].copy(), lr[:, :, ::-1].copy(), how)]
+    missing = Ours("ours-missing", "/nonexistent/model.safetensors")
+    return evaluate(clips, [build_method("lanczos"), build_method("bicubic"), missing],
+                    metrics=["psnr", "ssim", "brisque", "ewarp"])
+
+
+def test_evaluate_scores_every_method_on_every_clip(evaluation) -> None:
+    assert [(s.clip, s.method) for s in evaluation.scores] == [("a", "lanczos"), ("a", "bicubic"),
+                                                               ("b", "lanczos"), ("b", "bicubic")]
+    s = evaluation.scores[0]
+    assert 15 < s.values["psnr"] < 50 and 0 < s.values["ssim"] < 1 and s.seconds_per_frame > 0
+
+
+def test_evaluate_skips_an_unavailable_method_with_a_note(evaluation) -> None:
+    assert any(n.startswith("ours-missing skipped") for n in evaluation.notes)
+
+
+def test_mean_weighs_each_clip_the_same(evaluation) -> None:
+    a, b = (s.values["psnr"] for s in evaluation.scores if s.method == "lanczos")
+    assert evaluation.mean("lanczos").values["psnr"] == pytest.approx((a + b) / 2)
+
+
+def test_reference_floor_holds_no_reference_metrics_only(evaluation) -> None:
+    ref = evaluation.reference["a"]
+    assert set(ref) == {"brisque", "ewarp"} and math.isfinite(ref["ewarp"])
+
+
+def test_markdown_lists_methods_reference_and_metrics_not_computed(evaluation) -> None:
+    text = report.markdown(evaluation)
+    for word in ["lanczos", "bicubic", report.REFERENCE, *NOT_COMPUTED]:
+        assert word in text
+    assert "VMAF" not in text.split("Notes:")[0]  # only the metrics asked for are columns
+
+
+def test_csv_has_a_row_per_clip_and_method_and_mean_rows(evaluation, tmp_path: Path) -> None:
+    report.write_csv(evaluation, tmp_path / "r.csv")
+    rows = list(csv.DictReader(open(tmp_path / "r.csv")))
+    assert sum(r["clip"] == "mean" for r in rows) == 2
+    assert sum(r["method"] == report.REFERENCE for r in rows) == 2
+    assert len(rows) == 8
+
+
+def test_crops_show_the_same_region_of_every_method(evaluation, tmp_path: Path) -> None:
+    box = report.save_crops(evaluation, "a", tmp_path / "c.png", size=32, zoom=1, columns=4)
+    img = cv2.imread(str(tmp_path / "c.png"))
+    assert box[2:] == (32, 32)
+    assert img.shape[1] == 4 * 32 and img.shape[0] == 32 + 24  # LR, reference, lanczos, bicubic in one row
+
+
+def test_scatter_writes_a_png(evaluation, tmp_path: Path) -> None:
+    report.scatter(evaluation, tmp_path / "s.png")
+    assert cv2.imread(str(tmp_path / "s.png")) is not None
+
+
+def test_evaluate_script_writes_all_outputs(tmp_path: Path, hr_clip: np.ndarray, capsys) -> None:
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, f in enumerate(hr_clip):
+        cv2.imwrite(str(frames / f"{i:03d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    spec = importlib.util.spec_from_file_location("evaluate_script", ROOT / "scripts" / "evaluate.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["evaluate_script"] = mod
+    spec.loader.exec_module(mod)
+    out = tmp_path / "out"
+    assert mod.main(["--input", str(frames), "--degradation", "bicubic", "--frames", "3", "--crop", "64",
+                     "--methods", "lanczos", "bicubic",
+                     "--metrics", "psnr", "ewarp", "--crop-size", "32", "--out", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["crops_frames_0_3.png", "quality_vs_speed.png", "results.csv", "results.md"]
+    assert "| lanczos |" in capsys.readouterr().out
+
+
+def test_evaluate_script_crops_given_lr_clips_at_the_same_place(tmp_path: Path, hr_clip: np.ndarray) -> None:
+    hr_dir, lr_dir = tmp_path / "hr", tmp_path / "lr"
+    hr_dir.mkdir()
+    lr_dir.mkdir()
+    lr = make_lr(hr_clip, "bicubic")[0]
+    for i in range(len(hr_clip)):
+        cv2.imwrite(str(hr_dir / f"{i:03d}.png"), cv2.cvtColor(hr_clip[i], cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(lr_dir / f"{i:03d}.png"), cv2.cvtColor(lr[i], cv2.COLOR_RGB2BGR))
+    spec = importlib.util.spec_from_file_location("evaluate_script2", ROOT / "scripts" / "evaluate.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    args = mod.argparse.Namespace(input=[str(hr_dir)], lr=[str(lr_dir)], degradation="given", frames=2,
+                                  crop=(48, 64), seed=0)
+    (clip,) = mod.load_clips(args)
+    assert clip.hr.shape == (2, 48, 64, 3) and clip.lr.shape == (2, 12, 16, 3)
+    assert np.array_equal(clip.lr, lr[:2, 6:18, 8:24])

