@@ -47,15 +47,31 @@ def _plane_format(fmt: vs.VideoFormat, props: vs.FrameProps, height: int) -> Pla
         subsampling=(fmt.subsampling_w, fmt.subsampling_h),
         matrix=matrix_from_props(int(matrix) if matrix is not None else None, height) if family == "yuv" else "bt709",
         full_range=full_range_from_props(props.get("_ColorRange"), family),  # type: ignore[arg-type]
-        chroma_left=props.get("_ChromaLocation", 0) != 1,
+        chroma_left=props.get("_ChromaLocation", 0) not in (1, 3, 5),  # centre, top, bottom: centred
     )
 
 
 def _frame_to_rgb(frame: vs.VideoFrame, device: torch.device) -> torch.Tensor:
+    """Any supported frame → (3, h, w) float32 RGB on `device` (RGBS frames: a zero-copy view on the CPU)."""
     fmt = frame.format
-    pf = _plane_format(fmt, frame.props, frame.height)
     planes = [plane_to_tensor(np.asarray(frame[p]), device) for p in range(fmt.num_planes)]
-    return planes_to_rgb(planes, pf)
+    if fmt.id == vs.RGBS:
+        return torch.stack(planes)
+    return planes_to_rgb(planes, _plane_format(fmt, frame.props, frame.height))
+
+
+def _default_matrix(clip: vs.VideoNode) -> vs.VideoNode:
+    """Fills in `_Matrix` where it is missing or unspecified (BT.709 above 576 lines, else BT.601), as players do."""
+    guess = vs.MATRIX_BT709 if clip.height > 576 else vs.MATRIX_ST170_M
+
+    def fill(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
+        if f.props.get("_Matrix", 2) != 2:
+            return f
+        fout = f.copy()
+        fout.props["_Matrix"] = guess
+        return fout
+
+    return clip.std.ModifyFrame(clip, fill)
 
 
 def _cut_before(frame: vs.VideoFrame, prev: vs.VideoFrame | None, threshold: float) -> bool:
@@ -65,6 +81,23 @@ def _cut_before(frame: vs.VideoFrame, prev: vs.VideoFrame | None, threshold: flo
     if "_SceneChangePrev" in frame.props or "_SceneChangeNext" in prev.props:
         return bool(frame.props.get("_SceneChangePrev", 0)) or bool(prev.props.get("_SceneChangeNext", 0))
     return threshold > 0 and float(frame.props.get(_DIFF_PROP, 0.0)) > threshold
+
+
+def _convert(clip: vs.VideoNode, fmt: vs.VideoFormat, width: int, height: int, props: vs.VideoNode) -> vs.VideoNode:
+    """Resizes/converts with Spline36; to YUV/GRAY from RGB with the `_Matrix` of `props`' frames (else BT.709)."""
+    if clip.format.color_family != vs.RGB or fmt.color_family == vs.RGB:
+        return core.resize.Spline36(clip, width, height, format=fmt.id)
+    resizers: dict[int, vs.VideoNode] = {}
+
+    def pick(n: int, f: vs.VideoFrame) -> vs.VideoNode:
+        m = int(f.props.get("_Matrix", 2))
+        m = vs.MATRIX_BT709 if m in (0, 2) else m
+        if m not in resizers:
+            resizers[m] = core.resize.Spline36(clip, width, height, format=fmt.id, matrix=m)
+        return resizers[m]
+
+    template = core.std.BlankClip(clip, width=width, height=height, format=fmt.id, keep=True)
+    return core.std.FrameEval(template, pick, prop_src=props)
 
 
 def Upscale(
@@ -81,6 +114,7 @@ def Upscale(
     num_streams: int = 1,
     scene_threshold: float = 0.1,
     colour_fix: bool = True,
+    device_colour: bool | None = None,
     format: int | vs.PresetVideoFormat | None = None,
     width: int | None = None,
     height: int | None = None,
@@ -101,6 +135,8 @@ def Upscale(
     :param scene_threshold:  luma difference (0-1) that starts a new shot; 0 disables detection.
                              `_SceneChangePrev` / `_SceneChangeNext` props, when present, are used instead
     :param colour_fix:       match each window's colour statistics to the input (AdcSR's colour correction)
+    :param device_colour:    convert YUV/RGB on the inference device (default: on CUDA); otherwise VapourSynth's
+                             resizer converts to and from RGBS around the model (faster on the CPU)
     :param format:           output format; default: the input's format at 4x size
     :param width, height:    output size; default 4x the input (other sizes are resized with Spline36)
     :return:                 the upscaled clip; frame count, rate and frame props of the input are kept
@@ -143,39 +179,52 @@ def Upscale(
     scale = upscaler.scale
     dev = upscaler.device
 
-    if clip.num_frames > 1:
-        stats = core.std.PlaneStats(clip, clip[0] + clip[:-1], plane=0, prop="AdcVSRStats")
-    else:
-        stats = clip
+    on_device = dev.type == "cuda" if device_colour is None else device_colour
+    src = clip
+    if fmt.color_family == vs.YUV:
+        src = _default_matrix(src)
+    if src.num_frames > 1:  # PlaneStatsDiff of frame n against n - 1 on the first plane (luma for YUV)
+        src = core.std.PlaneStats(src, src[0] + src[:-1], plane=0, prop="AdcVSRStats")
+    if not on_device and fmt.id != vs.RGBS:
+        src = core.resize.Spline36(src, format=vs.RGBS)
+    work_fmt = fmt if on_device else core.get_video_format(vs.RGBS)
 
     def load(span: range) -> tuple[torch.Tensor, list[bool]]:
-        frames = [stats.get_frame(i) for i in span]
+        frames = [src.get_frame(i) for i in span]
         for i, f in zip(span, frames):
             if f.props.get("_FieldBased", 0) in (1, 2):
                 raise vs.Error(f"{FUNC}: frame {i} is interlaced (_FieldBased={f.props['_FieldBased']}); deinterlace first")
-        rgb = torch.stack([_frame_to_rgb(f, dev) for f in frames])
+        try:
+            rgb = torch.stack([_frame_to_rgb(f, dev) for f in frames])
+        except ValueError as e:  # e.g. an unsupported _Matrix or _ColorRange value
+            raise vs.Error(f"{FUNC}: {e}") from None
         cuts = [_cut_before(f, frames[j - 1] if j else None, scene_threshold) for j, f in enumerate(frames)]
         return rgb, cuts
 
     assembler = FrameAssembler(
         upscaler.upscale_window, WindowGrid(window, overlap), clip.num_frames, load, cache_windows=2 + 2 * num_streams
     )
-    blank = core.std.BlankClip(clip, width=clip.width * scale, height=clip.height * scale, keep=True)
+    blank = core.std.BlankClip(
+        clip, width=clip.width * scale, height=clip.height * scale, format=work_fmt.id, keep=True
+    )
 
     def render(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
         rgb = assembler.frame(n)
-        src_props = stats.get_frame(n).props
-        planes = rgb_to_planes(rgb, _plane_format(fmt, src_props, clip.height))
+        if on_device:
+            planes = rgb_to_planes(rgb, _plane_format(fmt, src.get_frame(n).props, clip.height))
+        else:
+            planes = list(rgb)
         fout = f.copy()
         for p, plane in enumerate(planes):
             tensor_to_plane(plane, np.asarray(fout[p]))
         return fout
 
     out = core.std.FrameEval(blank, lambda n: blank.std.ModifyFrame(blank, render), clip_src=blank)
-    out = core.std.CopyFrameProps(out, clip)
-    if out_fmt.id != fmt.id or (width or out.width) != out.width or (height or out.height) != out.height:
-        kwargs: dict[str, object] = {"format": out_fmt.id}
-        if out_fmt.color_family == vs.YUV and fmt.color_family != vs.YUV:
-            kwargs["matrix_s"] = "709"
-        out = core.resize.Spline36(out, width or out.width, height or out.height, **kwargs)
+    props = _default_matrix(clip) if fmt.color_family == vs.YUV else clip  # source props, our stats left out
+    target_w, target_h = width or out.width, height or out.height
+    if out_fmt.id != work_fmt.id or (target_w, target_h) != (out.width, out.height):
+        out = _convert(out, out_fmt, target_w, target_h, props)
+    out = core.std.CopyFrameProps(out, props)
+    if out_fmt.color_family != fmt.color_family:  # the source's _Matrix does not describe the new family
+        out = core.std.SetFrameProps(out, _Matrix=vs.MATRIX_RGB if out_fmt.color_family == vs.RGB else vs.MATRIX_BT709)
     return out
