@@ -1,0 +1,132 @@
+"""adcvsr-ffmpeg: command line of the FFmpeg bridge. Nothing is ever printed to stdout (it may carry video)."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from typing import Sequence
+
+from .bridge import upscale_file
+from .errors import BridgeError
+
+PROG = "adcvsr-ffmpeg"
+
+USAGE = (
+    f"{PROG} INPUT OUTPUT [--model M] [--device D] [--precision P] [--window N --overlap K] [--tile T]\n"
+    f"{' ' * len(PROG)} [--vf-pre FILTERS] [--vf-post FILTERS] [--start S] [--end E] [--overwrite] [-q]\n"
+    f"{' ' * len(PROG)} [--ffmpeg PATH] [FFmpeg output options, e.g. -c:v libx264 -crf 20 -preset slow]"
+)
+
+EPILOG = """\
+Everything after the known options (from the first option this tool does not know, or after `--`) is passed to
+the FFmpeg encoder process as output options, in order. Without -c:v the video is encoded with libx265 CRF 18
+(preset medium; SVT-AV1 CRF 24 for .webm), 10-bit for high bit depth sources. Audio, subtitles, attachments,
+chapters and metadata are copied from INPUT. OUTPUT "-" writes Matroska (or the format named with -f) to stdout.
+
+Positions (--start, --end; the end is exclusive): 100 = frame 100, 4.5s = 4.5 seconds, 1:02.5 = 62.5 seconds.
+Exit status: 0 success, 1 error, 2 usage error, 130/143 interrupted by SIGINT/SIGTERM (nothing left behind).
+"""
+
+# known options: name -> takes a value
+_KNOWN = {
+    "--model": True, "--device": True, "--precision": True, "--window": True, "--overlap": True,
+    "--tile": True, "--tile-overlap": True, "--scene-threshold": True, "--vf-pre": True, "--vf-post": True,
+    "--start": True, "--end": True, "--ffmpeg": True,
+    "--overwrite": False, "-y": False, "-q": False, "--quiet": False, "-h": False, "--help": False,
+}
+
+
+class _Interrupted(Exception):
+    """Raised by the signal handler; an Exception (not BaseException) so PyAV's I/O callbacks pass it on."""
+
+
+def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(our arguments, FFmpeg encoder options): the latter start at the first unknown option or after `--`."""
+    ours: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            return ours, list(argv[i + 1:])
+        name = a.split("=", 1)[0]
+        if a == "-" or not a.startswith("-"):
+            ours.append(a)
+        elif name in _KNOWN:
+            ours.append(a)
+            if _KNOWN[name] and "=" not in a and i + 1 < len(argv):
+                i += 1
+                ours.append(argv[i])
+        else:
+            return ours, list(argv[i:])
+        i += 1
+    return ours, []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, usage=USAGE, epilog=EPILOG, allow_abbrev=False,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                description="Real-world x4 video super-resolution (AdcVSR) for FFmpeg pipelines.")
+    p.add_argument("input", help="input file (anything FFmpeg reads)")
+    p.add_argument("output", help="output file; the extension picks the container; - for stdout")
+    p.add_argument("--model", default="default", help='"default" (bundled weights) or a checkpoint path')
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
+    p.add_argument("--precision", default="fp32", help="fp32, fp16 or bf16 (default fp32)")
+    p.add_argument("--window", type=int, default=16, help="frames per temporal window (default 16)")
+    p.add_argument("--overlap", type=int, default=4, help="frames shared by neighbouring windows (default 4)")
+    p.add_argument("--tile", type=int, default=0, help="tile size in input pixels, 0 = whole frames (default)")
+    p.add_argument("--tile-overlap", type=int, default=32, help="tile overlap in input pixels (default 32)")
+    p.add_argument("--scene-threshold", type=float, default=0.1, help="scene-cut threshold (default 0.1)")
+    p.add_argument("--vf-pre", metavar="FILTERS", help="FFmpeg filters before the model, e.g. yadif or crop=...")
+    p.add_argument("--vf-post", metavar="FILTERS", help="FFmpeg filters after the model, e.g. scale=1920:-2")
+    p.add_argument("--start", metavar="S", help="first frame or time of the range (100, 4.5s, 1:02.5)")
+    p.add_argument("--end", metavar="E", help="end of the range, exclusive (same forms)")
+    p.add_argument("--overwrite", "-y", action="store_true", help="replace an existing output")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    p.add_argument("--ffmpeg", metavar="PATH", help="FFmpeg binary (default $ADCVSR_FFMPEG, else imageio-ffmpeg's)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    ours, encoder_args = split_argv(argv)
+    args = parser.parse_args(ours)  # exits 2 with "adcvsr-ffmpeg: error: ..." on usage errors
+
+    caught: list[int] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        if caught:  # already unwinding: let the clean-up finish
+            return
+        caught.append(signum)
+        raise _Interrupted()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        upscale_file(
+            args.input, args.output,
+            model=args.model, device=args.device, precision=args.precision,
+            window=args.window, overlap=args.overlap, tile=args.tile, tile_overlap=args.tile_overlap,
+            scene_threshold=args.scene_threshold, vf_pre=args.vf_pre, vf_post=args.vf_post,
+            start=args.start, end=args.end, encoder_args=encoder_args, overwrite=args.overwrite,
+            progress=not args.quiet, ffmpeg_path=args.ffmpeg,
+        )
+    except BaseException as e:
+        if caught:
+            name = signal.Signals(caught[0]).name
+            print(f"{PROG}: interrupted by {name}; the partial output was removed", file=sys.stderr)
+            return 128 + caught[0]
+        if isinstance(e, BridgeError):
+            print(f"{PROG}: error: {e}", file=sys.stderr)
+            return 1
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise
+        print(f"{PROG}: error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

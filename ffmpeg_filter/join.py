@@ -1,0 +1,91 @@
+"""Joins parts made with --start/--end into one file, losslessly (FFmpeg's concat demuxer, stream copy).
+
+    python -m ffmpeg_filter.join OUTPUT PART1 PART2 ... [--overwrite] [--ffmpeg PATH]
+
+Each part is listed with the duration of its *video*, so the parts' frames follow each other exactly even
+when a part's last audio packet runs a few milliseconds past its last frame (the next part starts its audio
+with the first packet after the cut, so the audio joins without overlap).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import av
+
+from .bridge import find_ffmpeg
+from .errors import BridgeError
+
+
+def video_duration(path: str | os.PathLike[str]) -> float:
+    """End of the last video frame minus the start of the first, in seconds, from the demuxed packets."""
+    try:
+        with av.open(str(path)) as c:
+            v = c.streams.video[0]
+            first = last_end = None
+            for pkt in c.demux(v):
+                if pkt.pts is None or not pkt.size:
+                    continue
+                first = pkt.pts if first is None else min(first, pkt.pts)
+                last_end = max(last_end or pkt.pts, pkt.pts + (pkt.duration or 0))
+            if first is None:
+                raise BridgeError(f"{path}: no video frames")
+            return float((last_end - first) * v.time_base)
+    except (av.error.FFmpegError, IndexError) as e:
+        raise BridgeError(f"cannot read part {path}: {e}") from None
+
+
+def join_segments(parts: Sequence[str | os.PathLike[str]], dst: str | os.PathLike[str], *, overwrite: bool = False,
+                  ffmpeg_path: str | os.PathLike[str] | None = None) -> Path:
+    """Concatenates `parts` (in order) into `dst` with stream copy; atomic like upscale_file."""
+    exe = find_ffmpeg(ffmpeg_path)
+    dst_p = Path(dst)
+    if not parts:
+        raise BridgeError("nothing to join")
+    if dst_p.exists() and not overwrite:
+        raise BridgeError(f"output exists: {dst_p} (use --overwrite to replace it)")
+    lines = []
+    for part in parts:
+        p = Path(part).resolve()
+        if not p.is_file():
+            raise BridgeError(f"part not found: {part}")
+        if p == dst_p.resolve():
+            raise BridgeError(f"output is one of the parts: {dst_p}")
+        quoted = str(p).replace("'", "'\\''")
+        lines += [f"file '{quoted}'", f"duration {video_duration(p):.6f}"]
+    listing = dst_p.parent / f".{dst_p.name}.parts.txt"
+    tmp = dst_p.parent / f".{dst_p.name}.partial{dst_p.suffix}"
+    listing.write_text("\n".join(lines) + "\n")
+    try:
+        r = subprocess.run([exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
+                            "-i", str(listing), "-map", "0", "-c", "copy", str(tmp)], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise BridgeError(f"FFmpeg could not join the parts:\n{r.stderr.strip()[-2000:]}")
+        os.replace(tmp, dst_p)
+    finally:
+        listing.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+    return dst_p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ffmpeg_filter.join", description=__doc__.splitlines()[0])
+    p.add_argument("output")
+    p.add_argument("parts", nargs="+")
+    p.add_argument("--overwrite", "-y", action="store_true")
+    p.add_argument("--ffmpeg", metavar="PATH")
+    a = p.parse_args(argv)
+    try:
+        join_segments(a.parts, a.output, overwrite=a.overwrite, ffmpeg_path=a.ffmpeg)
+    except BridgeError as e:
+        print(f"{p.prog}: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
