@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vsadcvsr.eval import report  # noqa: E402
-from vsadcvsr.eval.clips import ClipSource, bikes_eval_sources, crop_box, read_frames  # noqa: E402
+from vsadcvsr.eval.clips import ClipSource, bikes_eval_sources, crop_box, detect_cuts, read_frames  # noqa: E402
 from vsadcvsr.eval.degrade import DEGRADATIONS, make_lr  # noqa: E402
 from vsadcvsr.eval.methods import MethodUnavailable, build_method  # noqa: E402
 from vsadcvsr.eval.runner import METRICS, Clip, evaluate  # noqa: E402
@@ -73,8 +73,10 @@ def load_clips(args: argparse.Namespace) -> list[Clip]:
             how = f"given ({lr_src.path.name})"
         else:
             lr, how = make_lr(hr, args.degradation, SCALE, args.seed)
-        log.info("clip %s: %d frames, %dx%d -> %dx%d, LR: %s", name, len(hr), w // SCALE, h // SCALE, w, h, how)
-        clips.append(Clip(name, hr, lr, how))
+        cuts = detect_cuts(hr, args.cut_threshold) if args.cut_threshold > 0 else ()
+        log.info("clip %s: %d frames, %dx%d -> %dx%d, LR: %s, shot cuts at %s", name, len(hr), w // SCALE,
+                 h // SCALE, w, h, how, list(cuts) or "none")
+        clips.append(Clip(name, hr, lr, how, cuts))
     return clips
 
 
@@ -88,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=25, help="first N frames of each clip; 0 = all (default 25)")
     p.add_argument("--crop", type=parse_crop, default=(512, 512), help="centre crop of the output, W or WxH; 0 = "
                    "none (default 512)")
+    p.add_argument("--cut-threshold", type=float, default=0.1, help="mean absolute luma difference (0..1) that "
+                   "starts a new shot in a reference; E*warp stays within shots; 0 = no detection")
     p.add_argument("--methods", nargs="+", default=["lanczos", "bicubic", "realesrgan-animevideov3",
                                                     "ours:default", "ours-2d:default"])
     p.add_argument("--metrics", nargs="+", choices=list(METRICS), default=list(METRICS))

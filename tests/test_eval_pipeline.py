@@ -212,7 +212,24 @@ def test_evaluate_script_crops_given_lr_clips_at_the_same_place(tmp_path: Path, 
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     args = mod.argparse.Namespace(input=[str(hr_dir)], lr=[str(lr_dir)], degradation="given", frames=2,
-                                  crop=(48, 64), seed=0)
+                                  crop=(48, 64), seed=0, cut_threshold=0.1)
     (clip,) = mod.load_clips(args)
     assert clip.hr.shape == (2, 48, 64, 3) and clip.lr.shape == (2, 12, 16, 3)
     assert np.array_equal(clip.lr, lr[:2, 6:18, 8:24])
+
+
+def test_detect_cuts_finds_the_first_frame_of_each_new_shot(hr_clip: np.ndarray) -> None:
+    from vsadcvsr.eval.clips import detect_cuts
+
+    other = 255 - hr_clip
+    assert detect_cuts(np.concatenate([hr_clip, other, hr_clip[:2]])) == (4, 8)
+    assert detect_cuts(hr_clip) == ()
+
+
+def test_evaluate_keeps_the_warping_error_within_shots(hr_clip: np.ndarray) -> None:
+    still = np.stack([hr_clip[0]] * 3)
+    hr = np.concatenate([still, 255 - still])
+    lr, how = make_lr(hr, "bicubic")
+    ev = evaluate([Clip("two shots", hr, lr, how, cuts=(3,))], [build_method("bicubic")], metrics=["ewarp"])
+    assert ev.reference["two shots"]["ewarp"] == pytest.approx(0.0, abs=1e-9)
+    assert ev.scores[0].values["ewarp"] == pytest.approx(0.0, abs=1e-9)

@@ -40,12 +40,14 @@ NO_REFERENCE = ("niqe", "brisque", "ewarp")
 
 @dataclass(frozen=True)
 class Clip:
-    """One evaluated clip (one shot): HR reference and LR input, (T, H, W, 3) and (T, H/4, W/4, 3) uint8 RGB."""
+    """One evaluated clip: HR reference and LR input, (T, H, W, 3) and (T, H/4, W/4, 3) uint8 RGB; `cuts` lists
+    the frames that start a new shot (E*warp skips the pairs across them)."""
 
     name: str
     hr: np.ndarray
     lr: np.ndarray
     degradation: str
+    cuts: tuple[int, ...] = ()
 
 
 @dataclass
@@ -100,8 +102,9 @@ def _safe(name: str, fn: Callable[[], float], notes: list[str]) -> float:
         return math.nan
 
 
-def score_clip(ref: np.ndarray, out: np.ndarray, metrics: Sequence[str], notes: list[str]) -> dict[str, float]:
-    """Per-frame metrics averaged over the clip, and E*warp of `out` with flow from `out` itself."""
+def score_clip(ref: np.ndarray, out: np.ndarray, metrics: Sequence[str], notes: list[str],
+               cuts: Sequence[int] = ()) -> dict[str, float]:
+    """Per-frame metrics averaged over the clip, and E*warp of `out` (flow from `out` itself) within shots."""
     if ref.shape != out.shape:
         raise ValueError(f"score_clip: output {out.shape} does not match the reference {ref.shape}")
     v: dict[str, float] = {}
@@ -111,19 +114,20 @@ def score_clip(ref: np.ndarray, out: np.ndarray, metrics: Sequence[str], notes: 
         v["ssim"] = float(np.mean([fidelity.ssim_y(r, o) for r, o in zip(ref, out)]))
     if "vmaf_neg" in metrics:
         v["vmaf_neg"] = _safe("VMAF-NEG", lambda: float(np.mean(vmaf.vmaf_neg(ref, out))), notes)
-    v.update(score_no_reference(out, metrics, notes))
+    v.update(score_no_reference(out, metrics, notes, cuts))
     return v
 
 
-def score_no_reference(clip: np.ndarray, metrics: Sequence[str], notes: list[str]) -> dict[str, float]:
-    """NIQE, BRISQUE (per-frame means) and E*warp of one clip."""
+def score_no_reference(clip: np.ndarray, metrics: Sequence[str], notes: list[str],
+                       cuts: Sequence[int] = ()) -> dict[str, float]:
+    """NIQE, BRISQUE (per-frame means) and E*warp of one clip (pairs across `cuts` skipped)."""
     v: dict[str, float] = {}
     if "niqe" in metrics:
         v["niqe"] = _safe("NIQE", lambda: float(np.mean([no_reference.niqe(f) for f in clip])), notes)
     if "brisque" in metrics:
         v["brisque"] = _safe("BRISQUE", lambda: float(np.mean([no_reference.brisque(f) for f in clip])), notes)
     if "ewarp" in metrics:
-        v["ewarp"] = warping.warping_error(clip).value
+        v["ewarp"] = warping.warping_error(clip, cuts=cuts).value
     return v
 
 
@@ -142,7 +146,7 @@ def evaluate(
     skipped: set[str] = set()
     for clip in clips:
         ev.clips[clip.name] = clip
-        ev.reference[clip.name] = score_no_reference(clip.hr, ev.metrics, ev.notes)
+        ev.reference[clip.name] = score_no_reference(clip.hr, ev.metrics, ev.notes, clip.cuts)
         ev.outputs[clip.name] = {}
         for m in methods:
             if m.name in skipped:
@@ -161,8 +165,8 @@ def evaluate(
                 log.warning("%s skipped: %s", m.name, e)
                 continue
             log.info("%s on %s: %.3f s/frame", m.name, clip.name, spf)
-            ev.scores.append(Score(clip.name, m.name, len(clip.lr), score_clip(clip.hr, out, ev.metrics, ev.notes),
-                                   spf))
+            values = score_clip(clip.hr, out, ev.metrics, ev.notes, clip.cuts)
+            ev.scores.append(Score(clip.name, m.name, len(clip.lr), values, spf))
             if keep_outputs:
                 ev.outputs[clip.name][m.name] = out
     return ev
