@@ -12,6 +12,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -183,6 +184,17 @@ def _stop(proc: subprocess.Popen | None) -> None:
             proc.wait()
 
 
+def _status(rc: int | None) -> str:
+    if rc is None:
+        return "still running"
+    if rc < 0:
+        try:
+            return f"killed by {signal.Signals(-rc).name}"
+        except ValueError:
+            return f"killed by signal {-rc}"
+    return f"exit code {rc}"
+
+
 def _check_encoder(exe: str, name: str) -> None:
     """Fails early, before any frame is upscaled, when FFmpeg has no such video encoder."""
     r = subprocess.run([exe, "-hide_banner", "-h", f"encoder={name}"], capture_output=True, text=True, timeout=60)
@@ -254,22 +266,26 @@ def _encoder_cmd(exe: str, info: SourceInfo, seg: Segment, raw: str, target: str
     container = user_fmt or ext
     if info.audio:
         cmd += ["-map", "1:a", "-c:a", "copy"]
+    subtitle_maps = []
     if info.subtitles:
-        if ext in _MP4 and not user_fmt:
-            if any(c in _TEXT_SUBS for c in info.subtitles):
-                cmd += ["-map", "1:s", "-c:s", "mov_text"]
+        if ext in _MP4 and not user_fmt:  # MP4 holds text subtitles as mov_text only, bitmaps not at all
+            subtitle_maps = [i for i, c in enumerate(info.subtitles) if c in _TEXT_SUBS]
+            for i in subtitle_maps:
+                cmd += ["-map", f"1:s:{i}"]
+            if subtitle_maps:
+                cmd += ["-c:s", "mov_text"]
         else:
+            subtitle_maps = list(range(len(info.subtitles)))
             cmd += ["-map", "1:s", "-c:s", "copy"]
     if info.data and container in _DATA_OK:
         cmd += ["-map", "1:d", "-c:d", "copy"]
     if info.attachments and container in _MATROSKA:
         cmd += ["-map", "1:t", "-c:t", "copy"]
     # any per-stream metadata map turns FFmpeg's default per-stream copy off: so map every stream's own
-    stream_counts = {"v": 1, "a": info.audio, "s": len(info.subtitles)}
-    for kind, count in stream_counts.items():
-        if f"1:{kind}" in cmd or kind == "v":
-            for i in range(count):
-                cmd += [f"-map_metadata:s:{kind}:{i}", f"1:s:{kind}:{i}"]
+    for kind, pairs in (("v", [(0, 0)]), ("a", [(i, i) for i in range(info.audio)]),
+                        ("s", list(enumerate(subtitle_maps)))):
+        for out_i, in_i in pairs:
+            cmd += [f"-map_metadata:s:{kind}:{out_i}", f"1:s:{kind}:{in_i}"]
     if seg.seek is not None:
         # FFmpeg's input seek lands on a keyframe before the start; copied packets from before it would get
         # negative times and shift the whole output. Dropped, each part's audio starts where the last one ended.
@@ -303,7 +319,7 @@ def upscale_file(
     *,
     model: str | os.PathLike[str] = "default",
     device: str = "cpu",
-    precision: str = "fp32",
+    precision: str = "auto",
     window: int = 16,
     overlap: int = 4,
     tile: int = 0,
@@ -324,7 +340,7 @@ def upscale_file(
     :param dst:             output file; its extension picks the container. "-" writes Matroska to stdout.
     :param model:           "default" (bundled weights) or a checkpoint path, passed to the engine's Upscaler.
     :param device:          "cpu", "cuda", "cuda:1"...
-    :param precision:       "fp32", "fp16" or "bf16" (the engine decides what the device supports).
+    :param precision:       "auto" (fp16 on CUDA, fp32 on the CPU), "fp32", "fp16" or "bf16".
     :param window:          frames per temporal window (the engine's `window`).
     :param overlap:         frames shared by neighbouring windows, cross-faded by the engine.
     :param tile:            spatial tile size in input pixels, 0 = whole frames.
@@ -395,8 +411,14 @@ def upscale_file(
         dec_err = _Drain(dec.stderr)
         dec_err.start()
 
-        def fail_decoder(what: str) -> BridgeError:
+        def fail_decoder(what: str | None = None) -> BridgeError:
+            try:
+                dec.wait(timeout=5)  # a truncated pipe usually means the decoder died: say how
+            except subprocess.TimeoutExpired:
+                pass
             _stop(dec)
+            if not what or dec.returncode != 0:
+                what = _status(dec.returncode)
             return BridgeError(f"FFmpeg could not decode {src_p} ({what}):\n{dec_err.tail()}")
 
         try:
@@ -424,8 +446,13 @@ def upscale_file(
         enc_err = _Drain(enc.stderr)
         enc_err.start()
 
-        def fail_encoder(what: str) -> BridgeError:
+        def fail_encoder(what: str | None = None) -> BridgeError:
+            try:
+                enc.wait(timeout=5)  # a dying FFmpeg has its last words still in the pipe
+            except subprocess.TimeoutExpired:
+                pass
             _stop(enc)
+            what = f"{what}, {_status(enc.returncode)}" if what else _status(enc.returncode)
             return BridgeError(f"FFmpeg could not encode {dst_p} ({what}):\n{enc_err.tail()}")
 
         try:
@@ -449,9 +476,9 @@ def upscale_file(
         except (BrokenPipeError, av.error.FFmpegError, OSError) as e:
             raise fail_encoder(getattr(e, "strerror", None) or str(e)) from None
         if enc.wait() != 0:
-            raise fail_encoder(f"exit code {enc.returncode}")
+            raise fail_encoder()
         if dec.wait() != 0:
-            raise fail_decoder(f"exit code {dec.returncode}")
+            raise fail_decoder()
         if not vf_pre and bar.n != seg.frames:
             raise BridgeError(
                 f"{src_p} ended after {bar.n} of its {seg.frames} frames: it is truncated or corrupt. "

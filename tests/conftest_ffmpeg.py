@@ -6,6 +6,8 @@ does not touch the other test files.
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -64,6 +66,39 @@ def fake_engine_module(delay: float = 0.0) -> types.ModuleType:
 
     m.Upscaler = Upscaler
     m.upscale_stream = fake_upscale_stream
+    return m
+
+
+def child_pids(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().split(")")[1].split()[1]) == pid:
+                    out.append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def killing_engine_module(which: str, after: int) -> types.ModuleType:
+    """The stand-in engine, which SIGKILLs the bridge's decoder or encoder FFmpeg after `after` frames."""
+    m = fake_engine_module()
+
+    def upscale_stream(frames, up, window=16, overlap=4, scene_threshold=0.1):
+        for i, y in enumerate(fake_upscale_stream(frames, up, window, overlap, scene_threshold)):
+            if i == after:
+                for pid in child_pids(os.getpid()):
+                    try:
+                        is_decoder = b"rawvideo" in Path(f"/proc/{pid}/cmdline").read_bytes()
+                    except OSError:
+                        continue
+                    if is_decoder == (which == "decoder"):
+                        os.kill(pid, signal.SIGKILL)
+                time.sleep(0.3)
+            yield y
+
+    m.upscale_stream = upscale_stream
     return m
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest_ffmpeg import (BIKES, FFMPEG, FakeUpscaler, cli_with_fake_engine, fake_engine_module, ff, make_clips,
-                             packets_digest, planes, video_info)
+from conftest_ffmpeg import (BIKES, FFMPEG, FakeUpscaler, child_pids, cli_with_fake_engine, fake_engine_module, ff,
+                             killing_engine_module, make_clips, packets_digest, planes, video_info)
 from ffmpeg_filter import BridgeError, join_segments, parse_position, probe, upscale_file
 from ffmpeg_filter.bridge import resolve_range
 from ffmpeg_filter.cli import main, split_argv
@@ -135,6 +135,13 @@ def test_filters_run_before_and_after_the_model_on_a_real_camera_clip(engine, tm
     assert dst["times"] == pytest.approx([i * 0.04 for i in range(10)], abs=1e-6)
 
 
+def test_timestamps_follow_a_pre_filter_that_changes_the_frame_rate(clips, engine, tmp_path):
+    out = run(clips["av"], tmp_path / "out.mkv", vf_pre="yadif=1")  # one frame per field: 50 fps
+    dst = video_info(out)
+    assert dst["frames"] == 40
+    assert dst["times"] == pytest.approx([i * 0.02 for i in range(40)], abs=1e-6)
+
+
 # ------------------------------------------------------------------------------------------------ ranges
 @pytest.mark.parametrize("text,expected", [
     ("100", ("frame", 100)), (7, ("frame", 7)), ("4.5s", ("time", 4.5)), (2.0, ("time", 2.0)),
@@ -214,6 +221,16 @@ def test_encoder_that_fails_reports_ffmpegs_own_message(clips, engine, tmp_path)
     with pytest.raises(BridgeError, match=r"could not encode[\s\S]*crf"):
         run(clips["av"], tmp_path / "out.mkv", encoder_args=["-c:v", "libx264", "-crf", "banana"])
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("which,message", [("decoder", "could not decode"), ("encoder", "could not encode")])
+def test_ffmpeg_dying_mid_way_is_reported_and_leaves_nothing(which, message, clips, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "vsadcvsr.engine", killing_engine_module(which, after=3))
+    with pytest.raises(BridgeError, match=message) as e:
+        run(clips["long"], tmp_path / "out.mkv")
+    assert "killed by SIGKILL" in str(e.value) or "ended after" in str(e.value)
+    assert list(tmp_path.iterdir()) == []
+    assert child_pids(os.getpid()) == []
 
 
 def test_output_equal_to_input_or_existing_is_refused(clips, engine, tmp_path):
@@ -309,7 +326,7 @@ def test_a_signal_mid_run_stops_ffmpeg_and_leaves_nothing(sig, code, clips, tmp_
         time.sleep(0.1)
     assert leftovers(tmp_path), "the run never started writing"
     time.sleep(0.5)
-    children = _children(p.pid)
+    children = child_pids(p.pid)
     assert len(children) == 2  # the decoder and the encoder
     p.send_signal(sig)
     _, err = p.communicate(timeout=60)
@@ -318,18 +335,6 @@ def test_a_signal_mid_run_stops_ffmpeg_and_leaves_nothing(sig, code, clips, tmp_
     assert sorted(x.name for x in tmp_path.iterdir()) == ["source.mkv"]
     assert src.read_bytes() == before
     assert all(not Path(f"/proc/{c}").exists() or _zombie(c) for c in children)
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                if int((d / "stat").read_text().split(")")[1].split()[1]) == pid:
-                    out.append(int(d.name))
-            except (OSError, IndexError, ValueError):
-                pass
-    return out
 
 
 def _zombie(pid: int) -> bool:
