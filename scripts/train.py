@@ -1,0 +1,72 @@
+"""Trains an AdcVSR student with the paper's two-stage method on a set made by scripts/make_training_data.py.
+
+Single process:  python scripts/train.py --data runs/data/train.npz --run-dir runs/tiny --stage 1 --steps 3000
+Distributed:     torchrun --nproc_per_node 2 scripts/train.py ...   (gloo on the CPU, nccl on GPUs)
+Re-running the same command resumes from RUN_DIR/state.pt. Stage 2: --stage 2 --init RUN1/state.pt.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch.distributed as dist  # noqa: E402
+
+from vsadcvsr.train.trainer import Trainer, TrainConfig, setup_distributed  # noqa: E402
+
+
+def _teachers(text: str) -> dict[str, float]:
+    out = {}
+    for part in text.split(","):
+        name, _, w = part.partition("=")
+        out[name.strip()] = float(w) if w else 1.0
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    d = TrainConfig(data="", run_dir="")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True, help=".npz made by scripts/make_training_data.py")
+    ap.add_argument("--run-dir", required=True, help="folder for state.pt (resumable) and log.jsonl")
+    ap.add_argument("--model", default=d.model, help="configuration name (tiny, tiny-2d, ...)")
+    ap.add_argument("--stage", type=int, default=d.stage, choices=(1, 2))
+    ap.add_argument("--steps", type=int, default=d.steps)
+    ap.add_argument("--batch", type=int, default=d.batch, help="clips per process")
+    ap.add_argument("--lr", type=float, default=d.lr)
+    ap.add_argument("--lr-halve-at", type=float, default=d.lr_halve_at)
+    ap.add_argument("--d-lr", type=float, default=d.d_lr)
+    ap.add_argument("--teachers", type=_teachers, default=d.teachers, help="e.g. gt=1 or gt=0.8,animevideov3=0.2")
+    for name in ("pixel_weight", "perceptual_weight", "feature_weight", "ae_weight", "adv_pixel_weight",
+                 "adv_feature_weight"):
+        ap.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
+    ap.add_argument("--detail-channels", type=int, default=d.detail_channels)
+    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--deterministic", action="store_true")
+    ap.add_argument("--log-every", type=int, default=d.log_every)
+    ap.add_argument("--checkpoint-every-s", type=float, default=d.checkpoint_every_s)
+    ap.add_argument("--init", default=None, help="state.pt to start the student and encoder from")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--max-seconds", type=float, default=None, help="stop (and checkpoint) after this long")
+    ap.add_argument("--export", type=Path, default=None, help="write the student here as a .safetensors at the end")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    cfg = TrainConfig(**{k: v for k, v in vars(a).items() if k not in ("max_seconds", "export")})
+    distributed = setup_distributed()
+    try:
+        trainer = Trainer(cfg)
+        logging.getLogger(__name__).info("config %s", json.dumps(cfg.to_json()))
+        trainer.fit(a.max_seconds)
+        if a.export is not None:
+            trainer.export(a.export)
+    finally:
+        if distributed:
+            dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

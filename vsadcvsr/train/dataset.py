@@ -1,0 +1,95 @@
+"""The precomputed training set: LR clips, HR clips and teacher outputs side by side in one .npz file."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .data import IMAGE_LICENCES, VIDEO_LICENCES, Material, static_clip, video_clip
+from .degradation import degrade_clip
+from .teachers import run_teacher
+
+log = logging.getLogger(__name__)
+
+
+def build_dataset(
+    path: str | Path,
+    material: Material,
+    clips: int,
+    frames: int = 5,
+    lr_size: int = 48,
+    seed: int = 0,
+    teachers: dict[str, int] | None = None,
+    mild_fraction: float = 0.5,
+    static_fraction: float = 0.15,
+) -> None:
+    """Writes `clips` samples to `path` (.npz): `lr` (N,T,h,w,3), `hr` (N,T,4h,4w,3), `teacher_<name>` uint8.
+
+    `teachers` maps a teacher name to how many of the first clips get its output (the rest are left at zero and
+    flagged in `has_<name>`). Sample i uses the degradation seed `seed * 1_000_003 + i`; a `mild_fraction` of the
+    clips use the "mild" preset, the rest "standard"; a `static_fraction` are still images repeated over time.
+    """
+    teachers = teachers if teachers is not None else {"animevideov3": clips}
+    rng = np.random.default_rng(seed)
+    hr_size = 4 * lr_size
+    lr = np.zeros((clips, frames, lr_size, lr_size, 3), np.uint8)
+    hr = np.zeros((clips, frames, hr_size, hr_size, 3), np.uint8)
+    out = {f"teacher_{k}": np.zeros_like(hr[:n]) for k, n in teachers.items() if k != "gt"}
+    presets = []
+    t0 = time.monotonic()
+    for i in range(clips):
+        if rng.random() < static_fraction:
+            clip = static_clip(material, frames, hr_size, rng)
+        else:
+            clip = video_clip(material, frames, hr_size, rng)
+        preset = "mild" if rng.random() < mild_fraction else "standard"
+        presets.append(preset)
+        hr[i] = clip
+        lr[i] = np.rint(degrade_clip(clip, 4, seed * 1_000_003 + i, preset) * 255.0).astype(np.uint8)
+        for k, n in teachers.items():
+            if k != "gt" and i < n:
+                out[f"teacher_{k}"][i] = run_teacher(k, lr[i])
+        if (i + 1) % 50 == 0:
+            log.info("build_dataset: %d/%d clips, %.1f s", i + 1, clips, time.monotonic() - t0)
+    meta = {
+        "clips": clips, "frames": frames, "lr_size": lr_size, "seed": seed, "teachers": teachers,
+        "mild_fraction": mild_fraction, "static_fraction": static_fraction,
+        "presets": presets, "images": IMAGE_LICENCES, "videos": VIDEO_LICENCES, "shots": material.shot_names,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part.npz", dir=path.parent)
+    os.close(fd)
+    np.savez(tmp, lr=lr, hr=hr, meta=np.array(json.dumps(meta)), **out)
+    os.replace(tmp, path)
+    log.info("build_dataset: wrote %s (%d clips) in %.1f s", path, clips, time.monotonic() - t0)
+
+
+@dataclass
+class ClipDataset:
+    """The arrays of a file written by `build_dataset`, in memory."""
+
+    lr: np.ndarray
+    hr: np.ndarray
+    teachers: dict[str, np.ndarray]  # name → (n_name, T, H, W, 3); "gt" is `hr`
+    meta: dict
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ClipDataset":
+        z = np.load(path)
+        teachers = {"gt": z["hr"]}
+        teachers.update({k[len("teacher_"):]: z[k] for k in z.files if k.startswith("teacher_")})
+        return cls(z["lr"], z["hr"], teachers, json.loads(str(z["meta"])))
+
+    def __len__(self) -> int:
+        return len(self.lr)
+
+    def indices_with(self, teacher: str) -> int:
+        """How many of the first clips carry this teacher's output."""
+        return len(self.teachers[teacher])

@@ -1,0 +1,108 @@
+"""Losses of the two training stages.
+
+Generator: `0.1 * L_pixel + 1.0 * L_feature` with
+`L_pixel = |x_s - x_t|_1 + P(x_s, x_t) [+ w_adv * softplus(-D_pixel(x_s))]` and
+`L_feature = |f_s - f_t|_1 [+ w_adv * softplus(-D_feature(f_s))]`.
+DISTS needs downloaded VGG weights, so P is a weight-free substitute: `(1 - SSIM(Y)) + |Sobel(x_s) - Sobel(x_t)|_1`
+("SSIM+Sobel"). Images are in [-1, 1], shaped (..., 3, H, W).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+#: Discriminator labels (detail, consistency) per sample type: -1 fake, +1 real, 0 ignored (paper, Sec. 2).
+SAMPLE_LABELS: dict[str, tuple[int, int]] = {
+    "student": (-1, -1),
+    "real_video": (0, 1),
+    "shuffled_video": (0, -1),
+    "static_image": (1, 1),
+    "unrelated_images": (1, -1),
+}
+
+
+def _flat(x: Tensor) -> Tensor:
+    return x.reshape(-1, *x.shape[-3:])
+
+
+def luma(x: Tensor) -> Tensor:
+    """BT.601 luma in [0, 1] of RGB in [-1, 1]: (N, 3, H, W) → (N, 1, H, W)."""
+    w = x.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    return ((x + 1) * 0.5 * w).sum(1, keepdim=True)
+
+
+def _gauss_matrix(n: int, size: int, sigma: float, like: Tensor) -> Tensor:
+    """(n, n - size + 1) matrix whose product with a signal is its valid Gaussian filtering (fast on CPUs)."""
+    g = torch.arange(size, dtype=like.dtype, device=like.device) - (size - 1) / 2
+    g = torch.exp(-(g**2) / (2 * sigma**2))
+    g = g / g.sum()
+    m = torch.zeros(n, n - size + 1, dtype=like.dtype, device=like.device)
+    for i in range(n - size + 1):
+        m[i : i + size, i] = g
+    return m
+
+
+def ssim(a: Tensor, b: Tensor, size: int = 11, sigma: float = 1.5) -> Tensor:
+    """Mean SSIM of the lumas of two RGB batches in [-1, 1] (Gaussian window, valid region)."""
+    ya, yb = luma(_flat(a)), luma(_flat(b))
+    h, w = ya.shape[-2:]
+    n = ya.shape[0]
+    # the five local moments in one separable filtering pass, as two matrix products
+    x = torch.cat([ya, yb, ya * ya, yb * yb, ya * yb])
+    x = _gauss_matrix(h, size, sigma, ya).t() @ (x @ _gauss_matrix(w, size, sigma, ya))
+    mu_a, mu_b, ea2, eb2, eab = torch.split(x, n)
+    c1, c2 = 0.01**2, 0.03**2
+    saa, sbb, sab = ea2 - mu_a**2, eb2 - mu_b**2, eab - mu_a * mu_b
+    s = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2))
+    return s.mean()
+
+
+def sobel(x: Tensor) -> Tensor:
+    """Horizontal and vertical Sobel responses per channel: (N, C, H, W) → (N, 2C, H, W)."""
+    k = x.new_tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]]) / 4
+    c = x.shape[1]
+    kk = torch.stack([k, k.t()]).unsqueeze(1).repeat(c, 1, 1, 1)
+    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kk, groups=c)
+
+
+def perceptual_substitute(a: Tensor, b: Tensor) -> Tensor:
+    """The DISTS stand-in: `(1 - SSIM on Y) + L1 of Sobel gradients`."""
+    return (1 - ssim(a, b)) + (sobel(_flat(a)) - sobel(_flat(b))).abs().mean()
+
+
+def pixel_regression(x_s: Tensor, x_t: Tensor, perceptual_weight: float = 1.0) -> dict[str, Tensor]:
+    """`{"l1": |x_s - x_t|_1, "perceptual": P(x_s, x_t)}`."""
+    out = {"l1": (x_s - x_t).abs().mean()}
+    if perceptual_weight:
+        out["perceptual"] = perceptual_weight * perceptual_substitute(x_s, x_t)
+    return out
+
+
+def feature_l1(f_s: Tensor, f_t: Tensor) -> Tensor:
+    """|f_s - f_t|_1 with the target detached."""
+    return (f_s - f_t.detach()).abs().mean()
+
+
+def generator_adversarial(logits: tuple[Tensor, Tensor]) -> Tensor:
+    """softplus(-D(x_s)) averaged over all detail and consistency logits (so the heads weigh by their widths)."""
+    d, c = logits
+    return torch.cat([F.softplus(-d).flatten(), F.softplus(-c).flatten()]).mean()
+
+
+def discriminator_loss(logits: dict[str, tuple[Tensor, Tensor]]) -> dict[str, Tensor]:
+    """Sum over sample types of `softplus(-y_d * D_d) + softplus(-y_c * D_c)`; a label 0 leaves its head out.
+
+    Returns one term per sample type (already summed over the two heads) and their total under "total".
+    """
+    terms: dict[str, Tensor] = {}
+    for kind, (d, c) in logits.items():
+        yd, yc = SAMPLE_LABELS[kind]
+        t = d.new_zeros(())
+        if yd:
+            t = t + F.softplus(-yd * d).mean()
+        if yc:
+            t = t + F.softplus(-yc * c).mean()
+        terms[kind] = t
+    terms["total"] = torch.stack(list(terms.values())).sum()
+    return terms

