@@ -368,6 +368,8 @@ def upscale_file(
     dst_p = Path(dst)
     if not src_p.exists():
         raise BridgeError(f"input not found: {src_p}")
+    if to_stdout and os.isatty(1):
+        raise BridgeError("refusing to write video to a terminal: redirect stdout or name an output file")
     if not to_stdout:
         if dst_p.exists() and (dst_p.resolve() == src_p.resolve() or os.path.samefile(dst_p, src_p)):
             raise BridgeError(f"output is the input file: {dst_p}")
@@ -404,7 +406,7 @@ def upscale_file(
     dec = enc = None
     dec_err = enc_err = None
     done = False
-    bar = Progress(seg.frames if not vf_pre else None, enabled=progress)
+    bar: Progress | None = None
     try:
         dec_spec, dec_prefix = _decoder_cmd(exe, info, seg, raw, vf_pre)
         dec = dec_spec.run_async(cmd=dec_prefix, pipe_stdout=True, pipe_stderr=True)
@@ -429,6 +431,10 @@ def upscale_file(
         tb = Fraction(vin.time_base)
         rate = Fraction(vin.average_rate) if vin.average_rate else info.average_rate
         width, height = vin.codec_context.width, vin.codec_context.height
+        total = seg.frames
+        if vf_pre:  # the filters may change the rate (yadif=1, fps=...): expect as many more frames
+            total = round(seg.frames * rate / info.average_rate) if rate and info.average_rate else None
+        bar = Progress(total, enabled=progress)
 
         pts_queue: collections.deque[int] = collections.deque()
 
@@ -473,6 +479,7 @@ def upscale_file(
                 writer.mux(pkt)
             writer.close()
             enc.stdin.close()
+            reader.close()
         except (BrokenPipeError, av.error.FFmpegError, OSError) as e:
             raise fail_encoder(getattr(e, "strerror", None) or str(e)) from None
         if enc.wait() != 0:
@@ -488,7 +495,8 @@ def upscale_file(
             os.replace(tmp, dst_p)
         done = True
     finally:
-        bar.close(done)
+        if bar is not None:
+            bar.close(done)
         if not done:
             _stop(enc)
             _stop(dec)

@@ -18,8 +18,8 @@ USAGE = (
 )
 
 EPILOG = """\
-Everything after the known options (from the first option this tool does not know, or after `--`) is passed to
-the FFmpeg encoder process as output options, in order. Without -c:v the video is encoded with libx265 CRF 18
+Everything from the first option this tool does not know (or after `--`) is passed to the FFmpeg encoder
+process as output options, in order; this tool's --long options are still recognised among them. Without -c:v the video is encoded with libx265 CRF 18
 (preset medium; SVT-AV1 CRF 24 for .webm), 10-bit for high bit depth sources. Audio, subtitles, attachments,
 chapters and metadata are copied from INPUT. OUTPUT "-" writes Matroska (or the format named with -f) to stdout.
 
@@ -41,25 +41,31 @@ class _Interrupted(Exception):
 
 
 def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(our arguments, FFmpeg encoder options): the latter start at the first unknown option or after `--`."""
+    """(our arguments, FFmpeg output options), each in order.
+
+    FFmpeg options start at the first option this tool does not know (or after `--`). Our `--long` options
+    are still recognised among them (FFmpeg has no `--` options), so `-c:v libx264 --start 100` works;
+    single-dash ones (-q, -y) there belong to FFmpeg, whose `-q` means something else.
+    """
     ours: list[str] = []
+    theirs: list[str] = []
     i = 0
     while i < len(argv):
         a = argv[i]
-        if a == "--":
-            return ours, list(argv[i + 1:])
         name = a.split("=", 1)[0]
-        if a == "-" or not a.startswith("-"):
-            ours.append(a)
-        elif name in _KNOWN:
+        if a == "--":
+            return ours, theirs + list(argv[i + 1:])
+        if name in _KNOWN and (not theirs or name.startswith("--")):
             ours.append(a)
             if _KNOWN[name] and "=" not in a and i + 1 < len(argv):
                 i += 1
                 ours.append(argv[i])
+        elif not theirs and (a == "-" or not a.startswith("-")):
+            ours.append(a)
         else:
-            return ours, list(argv[i:])
+            theirs.append(a)
         i += 1
-    return ours, []
+    return ours, theirs
 
 
 def build_parser() -> argparse.ArgumentParser:

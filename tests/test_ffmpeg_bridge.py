@@ -272,6 +272,9 @@ def test_argv_splits_at_the_first_unknown_option():
     assert ours == ["in.mkv", "out.mkv", "--window", "8", "--vf-pre=yadif", "-q"]
     assert enc == ["-c:v", "libx264", "-crf", "20", "-preset", "fast"]
     assert split_argv(["a", "b", "--", "--window", "3"]) == (["a", "b"], ["--window", "3"])
+    # our --long options are ours anywhere; after FFmpeg options began, -q and -y are FFmpeg's
+    assert split_argv(["a", "b", "-c:v", "libx264", "--model", "m.st", "-q", "2", "--end=9"]) == (
+        ["a", "b", "--model", "m.st", "--end=9"], ["-c:v", "libx264", "-q", "2"])
 
 
 def test_cli_errors_say_what_is_wrong_and_exit_1(clips, engine, tmp_path, capsys):
@@ -372,6 +375,15 @@ def test_real_engine_runs_end_to_end_with_a_tiny_checkpoint(clips, tiny_checkpoi
     dst = video_info(out)
     assert (dst["width"], dst["height"], dst["frames"]) == (264, 152, 6)
     assert packets_digest(out, "subtitles")[0] >= 1
+
+
+def test_real_engine_on_a_real_camera_clip_across_a_scene_cut(tiny_checkpoint, tmp_path):
+    _real_engine()
+    out = run(BIKES, tmp_path / "bikes.mkv", model=str(tiny_checkpoint), start=26, end=34, vf_pre="scale=96:40",
+              window=4, overlap=1)
+    dst = video_info(out)
+    assert (dst["width"], dst["height"], dst["frames"]) == (384, 160, 8)
+    assert dst["times"] == pytest.approx([i * 0.04 for i in range(8)], abs=1e-6)
 
 
 def test_default_model_without_bundled_weights_fails_clearly_or_runs(clips, tmp_path):
