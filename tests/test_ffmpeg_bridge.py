@@ -226,8 +226,8 @@ def test_encoder_that_fails_reports_ffmpegs_own_message(clips, engine, tmp_path)
 @pytest.mark.parametrize("which,message", [("decoder", "could not decode"), ("encoder", "could not encode")])
 def test_ffmpeg_dying_mid_way_is_reported_and_leaves_nothing(which, message, clips, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "vsadcvsr.engine", killing_engine_module(which, after=3))
-    with pytest.raises(BridgeError, match=message) as e:
-        run(clips["long"], tmp_path / "out.mkv")
+    with pytest.raises(BridgeError, match=message) as e:  # big frames: the decoder cannot be done by frame 3
+        run(BIKES, tmp_path / "out.mkv", end=60)
     assert "killed by SIGKILL" in str(e.value) or "ended after" in str(e.value)
     assert list(tmp_path.iterdir()) == []
     assert child_pids(os.getpid()) == []
