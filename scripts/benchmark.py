@@ -38,6 +38,15 @@ SCALE = 4
 OURS = {"ours-tiny": "tiny", "ours-adcvsr": "adcvsr"}
 PEERS = ("realesrgan-animevideov3", "realesrgan-x4plus", "realcugan", "waifu2x")
 SECTIONS = ("speed", "scaling", "adapters", "gpu")
+THREADS = 0  # --threads: 0 leaves torch's default
+
+
+def _env() -> dict[str, str]:
+    """Environment of every measured process: with --threads, OMP_NUM_THREADS too (vspipe, FFmpeg bridge)."""
+    env = dict(os.environ)
+    if THREADS:
+        env["OMP_NUM_THREADS"] = str(THREADS)
+    return env
 
 
 # ---- inputs -------------------------------------------------------------------------------------------------
@@ -212,9 +221,10 @@ def run_worker(job: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Runs one job in a fresh interpreter; its result is the last stdout line (JSON)."""
     from vsadcvsr.eval.speed import run_watching_memory
 
+    job = {"threads": THREADS, **job}
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(job)]
     try:
-        rc, stdout, stderr, wall, tree_peak = run_watching_memory(cmd, timeout)
+        rc, stdout, stderr, wall, tree_peak = run_watching_memory(cmd, timeout, env=_env())
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     if rc != 0:
@@ -286,8 +296,8 @@ def section_speed(args: argparse.Namespace, tmp: Path, rows: list[dict[str, Any]
                 note = "one run, warm-up included"
             if "tile" in r and r["tile"]:
                 note = (note + f"; tiled {r['tile']}px").strip("; ")
-            if r["method"] in OURS:
-                note = (note + f"; window of {r.get('frames_per_run')} frames, random weights").strip("; ")
+            if r["method"] in OURS and "frames_per_run" in r:
+                note = (note + f"; window of {r['frames_per_run']} frames, random weights").strip("; ")
             lines.append(f"| {r['method']} | {_f(r.get('s_per_frame'), 3)} | {_f(r.get('x_fastest_peer'), 2)} | "
                          f"{r.get('runs', '—')} | {_f(r.get('peak_rss_mib'), 0)} | {_f(r.get('rss_loaded_mib'), 0)} "
                          f"| {note} |")
@@ -440,7 +450,7 @@ def _run_vspipe(vspipe: Path, clip: Path, ckpt: str, tmp: Path, timeout: float) 
         "import vapoursynth as vs\nimport vsadcvsr\n"
         f"clip = vs.core.bs.VideoSource({str(clip)!r})\n"
         f"vsadcvsr.Upscale(clip, model={ckpt!r}, device='cpu').set_output()\n")
-    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "xdg"))
+    env = dict(_env(), XDG_CONFIG_HOME=str(tmp / "xdg"))
     subprocess.run([str(vspipe.with_name("vapoursynth")), "config"], env=env, capture_output=True)
     try:
         rc, _, stderr, wall, peak = run_watching_memory([str(vspipe), "-p", str(script), "--"], timeout, env=env)
@@ -496,7 +506,9 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     load = os.getloadavg() if hasattr(os, "getloadavg") else (math.nan,) * 3
-    return (f"{platform.machine()} {cpu}, {os.cpu_count()} cores (torch threads {torch.get_num_threads()}), "
+    threads = THREADS or torch.get_num_threads()
+    return (f"{platform.machine()} {cpu}, {os.cpu_count()} cores (torch threads in workers: {threads}"
+            f"{'' if THREADS else ', the default'}), "
             f"Python {platform.python_version()}, torch {torch.__version__}, CUDA "
             f"{'yes: ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no'}; "
             f"load average at start {load[0]:.1f}")
@@ -512,26 +524,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="timed runs after the warm-up (fewer if over --budget-s)")
     p.add_argument("--budget-s", type=float, default=40.0, help="seconds of timed runs per measurement")
     p.add_argument("--slow-s", type=float, default=25.0, help="a warm-up slower than this is the only run")
-    p.add_argument("--max-frame-s", type=float, default=120.0,
+    p.add_argument("--max-frame-s", type=float, default=300.0,
                    help="skip a method at a size when its smaller-size speed predicts more s/frame than this")
     p.add_argument("--scaling-sizes", nargs="+", type=_size, default=[(80, 45), (160, 90), (240, 135), (320, 180)])
-    p.add_argument("--lengths", nargs="+", type=int, default=[8, 16, 32, 64])
+    p.add_argument("--lengths", nargs="+", type=int, default=[16, 32, 64, 128])
     p.add_argument("--length-size", type=_size, default=(160, 90))
     p.add_argument("--adapter-size", type=_size, default=(160, 68))
     p.add_argument("--adapter-frames", type=int, default=24)
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per worker process")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (and OMP_NUM_THREADS for vspipe and "
+                   "FFmpeg bridge processes); 0 = torch's default")
     p.add_argument("--quick", action="store_true", help="small sizes and few runs (a smoke test)")
     p.add_argument("--out", type=Path, default=Path("bench_results"))
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
     if args.worker:
         job = json.loads(args.worker)
+        if job.get("threads"):
+            import torch
+
+            torch.set_num_threads(job["threads"])
         print(json.dumps(WORKERS[job["mode"]](job)))
         return 0
     if args.quick:
         args.sizes, args.repeats, args.budget_s = [(64, 36)], 1, 5.0
         args.scaling_sizes, args.lengths, args.length_size = [(32, 32), (64, 48)], [4, 12], (32, 32)
         args.adapter_frames, args.adapter_size, args.window = 6, (64, 32), 4
+    global THREADS
+    THREADS = args.threads
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
