@@ -38,6 +38,15 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e ".[$extras]" >&2
   touch "$stamp"
 fi
+# The ncnn peers/teachers (Real-ESRGAN & co.) load libvulkan and libomp at import; Debian packages them.
+if ! dpkg -s libvulkan1 libomp5-14 >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing libvulkan1 libomp5-14 (for the ncnn upscalers)" >&2
+    (apt-get update -qq && apt-get install -y -qq libvulkan1 libomp5-14) >&2 || echo "setup: apt-get failed; ncnn peers will be skipped" >&2
+  else
+    echo "setup: libvulkan1/libomp5-14 missing (not root): the ncnn peers will be skipped" >&2
+  fi
+fi
 # vspipe needs its config file once per user (it finds Python through it).
 cfg="${XDG_CONFIG_HOME:-$HOME/.config}/vapoursynth/vapoursynth.toml"
 if [ ! -f "$cfg" ]; then

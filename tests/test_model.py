@@ -144,3 +144,22 @@ def test_checkpoint_loading_reports_what_does_not_fit(tmp_path) -> None:
     (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="not a safetensors file"):
         load_model(tmp_path / "junk.safetensors")
+
+
+@pytest.mark.slow
+def test_import_command_writes_a_loadable_checkpoint(imported, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    folder, _ = imported
+    out = tmp_path / "cli.safetensors"
+    run = subprocess.run([sys.executable, "-m", "vsadcvsr", "import-adcsr", str(folder / "net_params_200.pkl"),
+                          str(folder / "halfDecoder.ckpt"), "-o", str(out), "--config", "adcvsr-block"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == ""
+    model, info = load_model(out)
+    assert info.config.temporal == "block"
+    bad = subprocess.run([sys.executable, "-m", "vsadcvsr", "import-adcsr", "nope.pkl", "nope.ckpt", "-o", str(out)],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "error: AdcSR net params not found" in bad.stderr

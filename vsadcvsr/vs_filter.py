@@ -1,8 +1,10 @@
 """The VapourSynth filter `adcvsr.Upscale`: a clip in, a 4x clip out, frames served from the engine's windows."""
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import threading
 
 import numpy as np
 import torch
@@ -37,6 +39,13 @@ def _check_format(fmt: vs.VideoFormat | None, what: str) -> None:
         raise _error(f"{what} format {fmt.name}: only 4:4:4, 4:2:2 and 4:2:0 chroma are supported")
 
 
+def _range_code(props: vs.FrameProps) -> int | None:
+    """The range as a `_ColorRange` code (0 full, 1 limited); R74+ store it as `_Range` (1 full, 0 limited)."""
+    if "_Range" in props:
+        return 0 if int(props["_Range"]) == vs.RANGE_FULL else 1
+    return None
+
+
 def _plane_format(fmt: vs.VideoFormat, props: vs.FrameProps, height: int) -> PlaneFormat:
     family = _FAMILIES[fmt.color_family]
     matrix = props.get("_Matrix")
@@ -46,7 +55,7 @@ def _plane_format(fmt: vs.VideoFormat, props: vs.FrameProps, height: int) -> Pla
         is_float=fmt.sample_type == vs.FLOAT,
         subsampling=(fmt.subsampling_w, fmt.subsampling_h),
         matrix=matrix_from_props(int(matrix) if matrix is not None else None, height) if family == "yuv" else "bt709",
-        full_range=full_range_from_props(props.get("_ColorRange"), family),  # type: ignore[arg-type]
+        full_range=full_range_from_props(_range_code(props), family),
         chroma_left=props.get("_ChromaLocation", 0) not in (1, 3, 5),  # centre, top, bottom: centred
     )
 
@@ -189,8 +198,13 @@ def Upscale(
         src = core.resize.Spline36(src, format=vs.RGBS)
     work_fmt = fmt if on_device else core.get_video_format(vs.RGBS)
 
+    # Source frames reach the callback through the graph (VapourSynth fetches them in parallel); calling
+    # get_frame inside a callback can deadlock once every worker thread waits in one.
+    given = threading.local()
+
     def load(span: range) -> tuple[torch.Tensor, list[bool]]:
-        frames = [src.get_frame(i) for i in span]
+        have: dict[int, vs.VideoFrame] = getattr(given, "frames", {})
+        frames = [have[i] if i in have else src.get_frame(i) for i in span]
         for i, f in zip(span, frames):
             if f.props.get("_FieldBased", 0) in (1, 2):
                 raise vs.Error(f"{FUNC}: frame {i} is interlaced (_FieldBased={f.props['_FieldBased']}); deinterlace first")
@@ -208,18 +222,41 @@ def Upscale(
         clip, width=clip.width * scale, height=clip.height * scale, format=work_fmt.id, keep=True
     )
 
-    def render(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
-        rgb = assembler.frame(n)
+    def render(n: int, f: list[vs.VideoFrame], first: int = 0) -> vs.VideoFrame:
+        """f: [output template, source frame n, source frames first, first + 1, ...]."""
+        given.frames = {first + i: frame for i, frame in enumerate(f[2:])}
+        try:
+            rgb = assembler.frame(n)
+        finally:
+            given.frames = {}
         if on_device:
-            planes = rgb_to_planes(rgb, _plane_format(fmt, src.get_frame(n).props, clip.height))
+            planes = rgb_to_planes(rgb, _plane_format(fmt, f[1].props, clip.height))
         else:
             planes = list(rgb)
-        fout = f.copy()
+        fout = f[0].copy()
         for p, plane in enumerate(planes):
             tensor_to_plane(plane, np.asarray(fout[p]))
         return fout
 
-    out = core.std.FrameEval(blank, lambda n: blank.std.ModifyFrame(blank, render), clip_src=blank)
+    shifted: dict[int, vs.VideoNode] = {0: src}
+
+    def shift(d: int) -> vs.VideoNode:
+        """A clip whose frame n is source frame n + d (edges repeated; only in-range frames are used)."""
+        if d not in shifted:
+            last = src.num_frames - 1
+            shifted[d] = src[d:] + src[last] * d if d > 0 else src[0] * -d + src[: src.num_frames + d]
+        return shifted[d]
+
+    ready_node = blank.std.ModifyFrame([blank, src], render)
+
+    def select(n: int) -> vs.VideoNode:
+        if assembler.is_ready(n):
+            return ready_node
+        need = assembler.needed(n)
+        clips = [blank, src] + [shift(i - n) for i in need]
+        return blank.std.ModifyFrame(clips, functools.partial(render, first=need.start))
+
+    out = core.std.FrameEval(blank, select, clip_src=[blank, src])
     props = _default_matrix(clip) if fmt.color_family == vs.YUV else clip  # source props, our stats left out
     target_w, target_h = width or out.width, height or out.height
     if out_fmt.id != work_fmt.id or (target_w, target_h) != (out.width, out.height):

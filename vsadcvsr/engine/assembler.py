@@ -75,6 +75,17 @@ class FrameAssembler:
             raise entry.error
         return entry
 
+    def needed(self, n: int) -> range:
+        """The LR frames that computing frame n may load (the spans of the windows that cover it)."""
+        spans = [self.grid.span(k, self.num_frames) for k in self.grid.covering(n)]
+        return range(min(s.start for s in spans), max(s.stop for s in spans))
+
+    def is_ready(self, n: int) -> bool:
+        """Whether every window frame n needs is computed and cached (a hint: it may be evicted at any time)."""
+        with self._lock:
+            entries = [self._windows.get(k) for k in self.grid.covering(n)]
+        return all(e is not None and e.ready.is_set() and e.error is None for e in entries)
+
     def frame(self, n: int) -> Tensor:
         """Upscaled frame n, (3, H, W) float32 RGB in [0, 1]."""
         if not 0 <= n < self.num_frames:
