@@ -220,7 +220,15 @@ def _engine():
 # ----------------------------------------------------------------------------------------------- the pipeline
 def _decoder_cmd(exe: str, info: SourceInfo, seg: Segment, raw: str, vf_pre: str | None) -> list[str]:
     chain = []
-    if seg.stop != info.frames:
+    seek = seg.seek
+    if seek is not None and not info.indexed:
+        # no index to land on a keyframe: decode from the start and cut by time, half a frame from each edge
+        t = info.frame_times
+        chain.append(f"trim=start={(t[seg.first - 1] + t[seg.first]) / 2:.6f}"
+                     + (f":end={(t[seg.stop - 1] + t[seg.stop]) / 2:.6f}" if seg.stop < info.frames else ""))
+        chain.append("setpts=PTS-STARTPTS")
+        seek = None
+    elif seg.stop != info.frames:
         chain.append(f"trim=end_frame={seg.frames}")  # counts from the seek point: exact, unlike -t
     if vf_pre:
         chain.append(vf_pre)
@@ -228,7 +236,7 @@ def _decoder_cmd(exe: str, info: SourceInfo, seg: Segment, raw: str, vf_pre: str
         rng = "pc" if info.full_range else "tv"
         chain.append(f"scale=in_color_matrix={info.matrix}:in_range={rng}")
     chain.append(f"format={raw}")
-    in_kwargs = {"ss": f"{seg.seek:.6f}"} if seg.seek is not None else {}
+    in_kwargs = {"ss": f"{seek:.6f}"} if seek is not None else {}
     stream = ffmpeg.input(str(info.path), **in_kwargs)["v:0"].output(
         "pipe:",
         format="nut",
@@ -551,7 +559,9 @@ def upscale_file(
             raise fail_encoder()
         if dec.wait() != 0:
             raise fail_decoder()
-        if not vf_pre and bar.n != seg.frames:
+        # frames shown before the first keyframe may be undecodable (a broadcast capture): not an error
+        allowed = info.leading if seg.first == 0 else 0
+        if not vf_pre and not seg.frames - allowed <= bar.n <= seg.frames:
             raise BridgeError(
                 f"{src_p} ended after {bar.n} of its {seg.frames} frames: it is truncated or corrupt. "
                 f"FFmpeg said:\n{dec_err.tail()}"

@@ -39,6 +39,7 @@ class SourceInfo:
     colorspace: int
     sar: Fraction | None
     duration: float | None
+    leading: int = 0  #: frames shown before the first keyframe: a decoder may have to drop them
     audio: int = 0
     subtitles: tuple[str, ...] = field(default_factory=tuple)
     data: int = 0
@@ -60,6 +61,11 @@ class SourceInfo:
             return False
         d = [b - a for a, b in zip(t, t[1:])]
         return max(d) - min(d) > 1.5 * float(self.time_base)
+
+    @property
+    def indexed(self) -> bool:
+        """Containers with a keyframe index, where FFmpeg's input seek lands exactly (MPEG-TS/PS have none)."""
+        return any(k in self.format_name for k in ("matroska", "mov", "mp4", "nut"))
 
     @property
     def full_range(self) -> bool:
@@ -111,6 +117,7 @@ def probe(path: str | os.PathLike[str]) -> SourceInfo:
         start = (container.start_time or 0) / 1_000_000
         tb = Fraction(v.time_base) if v.time_base else Fraction(1, 1000)
         pts: list[int] = []
+        key_pts: int | None = None
         end = 0.0  # where the last packet of any stream ends, in seconds
         try:
             for pkt in container.demux():
@@ -118,6 +125,8 @@ def probe(path: str | os.PathLike[str]) -> SourceInfo:
                     continue
                 if pkt.stream.index == v.index and not pkt.is_discard:
                     pts.append(pkt.pts)
+                    if key_pts is None and pkt.is_keyframe:
+                        key_pts = pkt.pts
                 if pkt.time_base:
                     end = max(end, float((pkt.pts + (pkt.duration or 0)) * pkt.time_base))
         except av.error.FFmpegError as e:
@@ -150,6 +159,7 @@ def probe(path: str | os.PathLike[str]) -> SourceInfo:
             color_trc=int(cc.color_trc or 0),
             colorspace=int(cc.colorspace or 0),
             sar=sar if sar and sar > 0 else None,
+            leading=sum(1 for x in pts if key_pts is None or x < key_pts),
             duration=duration,
             audio=len(container.streams.audio),
             subtitles=tuple(s.codec_context.name for s in container.streams.subtitles),

@@ -142,6 +142,9 @@ def make_clips(d: Path) -> dict[str, Path]:
     ff("-f", "lavfi", "-i", "testsrc2=s=64x48:r=25", "-frames:v", "16", "-vf",
        "settb=1/1000,setpts=(N*40+15*mod(N\\,3))/1000/TB", "-fps_mode", "passthrough", "-enc_time_base:v", "1:1000", "-c:v", "libx264", "-preset",
        "ultrafast", str(c["vfr"]))
+    c["ts"] = d / "broadcast.ts"  # MPEG-TS (no index), 29.97 fps, one keyframe, starts at 11.4 s, AAC audio
+    ff("-f", "lavfi", "-i", "testsrc2=s=64x48:r=30000/1001:d=1", "-f", "lavfi", "-i", "sine=d=1", "-c:v", "libx264",
+       "-preset", "ultrafast", "-g", "300", "-c:a", "aac", "-output_ts_offset", "10", str(c["ts"]))
     c["long"] = d / "long.mkv"  # for truncation and interruption: 64x48, 100 frames, noisy so it has some bytes
     ff("-f", "lavfi", "-i", "testsrc2=s=64x48:r=25:d=4,noise=alls=40:allf=t", "-c:v", "libx264", "-preset",
        "ultrafast", "-crf", "5", str(c["long"]))

@@ -191,6 +191,16 @@ def test_two_segments_joined_with_the_concat_demuxer_equal_the_whole(clips, engi
     assert leftovers(tmp_path) == [] and not list(tmp_path.glob(".*parts.txt"))
 
 
+def test_a_range_of_an_mpeg_ts_source_without_index_is_exact(clips, engine, tmp_path):
+    src = video_info(clips["ts"])
+    out = run(clips["ts"], tmp_path / "out.mkv", start=7, end=20)
+    dst = video_info(out)
+    assert dst["frames"] == 13
+    expected = [t - src["times"][7] for t in src["times"][7:20]]
+    assert dst["times"] == pytest.approx(expected, abs=1.5e-3)  # Matroska stores milliseconds
+    assert packets_digest(out, "audio")[0] >= 17  # ~0.43 s of 23 ms AAC packets
+
+
 def test_join_refuses_an_existing_output(clips, engine, tmp_path):
     a = run(clips["av"], tmp_path / "a.mkv", end=2)
     with pytest.raises(BridgeError, match="output exists"):
