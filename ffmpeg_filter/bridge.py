@@ -35,6 +35,7 @@ _MATROSKA = {".mkv", ".mka", ".mks", ".webm"}
 _MP4 = {".mp4", ".m4v", ".mov", ".3gp"}
 _DATA_OK = {".mp4", ".m4v", ".mov", ".nut", ".ts", ".m2ts", ".mts"}
 _TEXT_SUBS = {"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text"}
+_FORMAT_EXT = {"matroska": ".mkv", "webm": ".webm", "mp4": ".mp4", "mov": ".mov", "nut": ".nut", "mpegts": ".ts"}
 _CODEC_FLAGS = {"-c:v", "-vcodec", "-codec:v", "-c:v:0", "-codec:v:0"}
 
 
@@ -99,15 +100,15 @@ def resolve_range(info: SourceInfo, start: int | float | str | None, end: int | 
     times = info.frame_times
     n_total = len(times)
 
-    def index(pos: int | float | str, what: str) -> int:
+    def index(pos: int | float | str) -> int:
         kind, x = parse_position(pos)
         if kind == "frame":
             return int(x)
         # first frame shown at or after x (half a microsecond of slack for decimal round-off)
         return next((i for i, t in enumerate(times) if t >= x - 5e-7), n_total)
 
-    first = 0 if start is None else index(start, "start")
-    stop = n_total if end is None else min(index(end, "end"), n_total)
+    first = 0 if start is None else index(start)
+    stop = n_total if end is None else min(index(end), n_total)
     if first >= n_total:
         raise BridgeError(f"--start {start} is past the end of the video ({n_total} frames, {times[-1]:.3f}s)")
     if stop <= first:
@@ -218,7 +219,9 @@ def _engine():
 
 
 # ----------------------------------------------------------------------------------------------- the pipeline
-def _decoder_cmd(exe: str, info: SourceInfo, seg: Segment, raw: str, vf_pre: str | None) -> list[str]:
+def _decoder_cmd(exe: str, info: SourceInfo, seg: Segment, raw: str,
+                 vf_pre: str | None) -> tuple[ffmpeg.nodes.OutputStream, list[str]]:
+    """The decoder as an ffmpeg-python spec (run with run_async) and the command prefix to run it with."""
     chain = []
     seek = seg.seek
     if seek is not None and not info.indexed:
@@ -276,12 +279,12 @@ def _encoder_cmd(exe: str, info: SourceInfo, seg: Segment, raw: str, target: str
     # metadata even without audio) and sorts options, while user options must stay in their order
     cmd = [exe, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "warning", "-y",
            "-f", "nut", "-i", "pipe:", *src_opts, "-i", str(info.path), "-map", "0:v:0"]
-    container = user_fmt or ext
+    container = ext
     if info.audio:
         cmd += ["-map", "1:a", "-c:a", "copy"]
     subtitle_maps = []
     if info.subtitles:
-        if ext in _MP4 and not user_fmt:  # MP4 holds text subtitles as mov_text only, bitmaps not at all
+        if container in _MP4:  # MP4 holds text subtitles as mov_text only, bitmaps not at all
             subtitle_maps = [i for i, c in enumerate(info.subtitles) if c in _TEXT_SUBS]
             for i in subtitle_maps:
                 cmd += ["-map", f"1:s:{i}"]
@@ -462,8 +465,9 @@ def upscale_file(
             raise BridgeError(f"{name} must be an integer >= {lo}, not {v!r}")
     if overlap >= window:
         raise BridgeError(f"overlap ({overlap}) must be smaller than window ({window})")
-    user_codec, _ = split_encoder_args(encoder_args)
+    user_codec, user_fmt = split_encoder_args(encoder_args)
     ext = dst_p.suffix.lower() if not to_stdout else ".mkv"
+    ext = _FORMAT_EXT.get(user_fmt or "", ext)  # what the muxer will be: -f wins over the file name
     _check_encoder(exe, user_codec or default_encoder_args(ext, False)[1])
 
     info = probe(src_p)
