@@ -458,6 +458,8 @@ def upscale_file(
             raise BridgeError(f"output exists: {dst_p} (use --overwrite to replace it)")
         if not dst_p.parent.is_dir():
             raise BridgeError(f"output folder does not exist: {dst_p.parent}")
+        if not os.access(dst_p.parent, os.W_OK | os.X_OK):
+            raise BridgeError(f"cannot write to the output folder {dst_p.parent} (permission denied)")
         if not dst_p.suffix:
             raise BridgeError(f"output {dst_p} has no extension: name the container (.mkv, .mp4...)")
     for name, v, lo in (("window", window, 1), ("overlap", overlap, 0), ("tile", tile, 0)):

@@ -107,6 +107,18 @@ def test_variable_frame_rate_timestamps_are_kept_exactly(clips, engine, tmp_path
     assert dst["times"] == pytest.approx(src["times"], abs=1e-6)
 
 
+def test_full_range_source_stays_full_range(engine, tmp_path):
+    src = tmp_path / "full.mkv"
+    ff("-f", "lavfi", "-i", "testsrc2=s=64x48:r=25:d=0.32", "-vf",
+       "format=rgb24,scale=out_color_matrix=bt709:out_range=pc,format=yuvj420p,setparams=range=pc:colorspace=bt709",
+       "-c:v", "libx264", "-preset", "ultrafast", "-crf", "4", str(src))
+    out = run(src, tmp_path / "out.mkv", encoder_args=["-crf", "4", *FAST])
+    dst = video_info(out)
+    assert dst["range"] == 2 and dst["matrix"] == 1
+    s, d = planes(src, 1)[0][0], planes(out, 1)[0][0]
+    assert abs(d[2::4, 2::4].astype(int).mean() - s.mean()) < 1.0  # no tv/pc squeeze
+
+
 def test_mp4_target_gets_hvc1_and_text_subtitles_as_mov_text(clips, engine, tmp_path):
     out = run(clips["av"], tmp_path / "out.mp4")
     dst = video_info(out)
@@ -205,6 +217,18 @@ def test_join_refuses_an_existing_output(clips, engine, tmp_path):
     a = run(clips["av"], tmp_path / "a.mkv", end=2)
     with pytest.raises(BridgeError, match="output exists"):
         join_segments([a], a.parent / "a.mkv")
+
+
+def test_join_command_line(clips, engine, tmp_path):
+    a = run(clips["av"], tmp_path / "a.mkv", end=5)
+    b = run(clips["av"], tmp_path / "b.mkv", start=5)
+    r = subprocess.run([sys.executable, "-m", "ffmpeg_filter.join", str(tmp_path / "ab.mkv"), str(a), str(b)],
+                       capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    assert r.returncode == 0 and r.stdout == "", r.stderr
+    assert video_info(tmp_path / "ab.mkv")["frames"] == 20
+    r = subprocess.run([sys.executable, "-m", "ffmpeg_filter.join", str(tmp_path / "ab.mkv"), str(a)],
+                       capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    assert r.returncode == 1 and "error: output exists" in r.stderr
 
 
 # ------------------------------------------------------------------------------------------------ bad input
