@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+import traceback
 from typing import Sequence
 
 from .bridge import upscale_file
@@ -126,7 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
-        print(f"{PROG}: error: {type(e).__name__}: {e}", file=sys.stderr)
+        if os.environ.get("ADCVSR_DEBUG"):
+            traceback.print_exc()
+        print(f"{PROG}: error: {type(e).__name__}: {e} (ADCVSR_DEBUG=1 shows where)", file=sys.stderr)
         return 1
     finally:
         for s, h in old.items():
