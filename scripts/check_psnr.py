@@ -14,12 +14,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from vsadcvsr.train.validate import eval_clips, load_student, validate  # noqa: E402
+from vsadcvsr.train.validate import eval_clips, load_student, teacher_psnr_y, validate  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("models", nargs="+", help=".safetensors checkpoints or trainer state.pt files")
+    ap.add_argument("models", nargs="*", help=".safetensors checkpoints or trainer state.pt files")
+    ap.add_argument("--teachers", nargs="*", default=[], help="also measure these teachers (animevideov3, x4plus)")
     ap.add_argument("--frames", type=int, default=5)
     ap.add_argument("--per-shot", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         r = validate(load_student(m), clips)
         print(json.dumps({"model": m, "psnr_y": round(r.psnr_y_model, 3), "psnr_y_cc": round(r.psnr_y_model_cc, 3),
                           "psnr_y_lanczos": round(r.psnr_y_lanczos, 3), "frames": r.frames}))
+    for t in a.teachers:
+        print(json.dumps({"teacher": t, "psnr_y": round(teacher_psnr_y(t, clips), 3)}))
     return 0
 
 

@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stage", type=int, default=d.stage, choices=(1, 2))
     ap.add_argument("--steps", type=int, default=d.steps)
     ap.add_argument("--batch", type=int, default=d.batch, help="clips per process")
+    ap.add_argument("--crop", type=int, default=d.crop, help="LR crop side per step (0: stored size)")
+    ap.add_argument("--frames", type=int, default=d.frames, help="frames per clip per step (0: stored number)")
     ap.add_argument("--lr", type=float, default=d.lr)
     ap.add_argument("--lr-halve-at", type=float, default=d.lr_halve_at)
     ap.add_argument("--d-lr", type=float, default=d.d_lr)

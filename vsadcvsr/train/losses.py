@@ -37,9 +37,10 @@ def _gauss_matrix(n: int, size: int, sigma: float, like: Tensor) -> Tensor:
     g = torch.arange(size, dtype=like.dtype, device=like.device) - (size - 1) / 2
     g = torch.exp(-(g**2) / (2 * sigma**2))
     g = g / g.sum()
-    m = torch.zeros(n, n - size + 1, dtype=like.dtype, device=like.device)
-    for i in range(n - size + 1):
-        m[i : i + size, i] = g
+    cols = n - size + 1
+    m = torch.zeros(n, cols, dtype=like.dtype, device=like.device)
+    rows = torch.arange(size, device=like.device)[:, None] + torch.arange(cols, device=like.device)[None, :]
+    m[rows, torch.arange(cols, device=like.device).expand(size, cols)] = g[:, None].expand(size, cols)
     return m
 
 

@@ -11,7 +11,9 @@ import json
 import logging
 import os
 import random
+import signal
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +48,8 @@ class TrainConfig:
     stage: int = 1
     steps: int = 2000  # optimiser steps of this stage
     batch: int = 2  # clips per process
+    crop: int = 0  # LR crop side taken from the stored clips each step (0: the whole stored crop); multiple of 16
+    frames: int = 0  # frames taken from the stored clips each step (0: all)
     lr: float = 2e-4  # generator (student + encoder)
     lr_halve_at: float = 0.5  # fraction of `steps` after which the lr is halved (paper: 100 K of 200 K)
     d_lr: float = 1e-4  # discriminators (stage 2)
@@ -124,6 +128,8 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.data = dataset if dataset is not None else ClipDataset.load(cfg.data)
         self.material = material
+        if cfg.crop % 16 or cfg.crop > self.data.lr.shape[2] or cfg.frames > self.data.lr.shape[1]:
+            raise ValueError("Trainer: crop must be a multiple of 16 within the stored clips, frames at most theirs")
         if cfg.stage == 2 and self.material is None:
             self.material = load_material()
         self.usable = min(len(self.data.teachers[k]) for k, w in cfg.teachers.items() if w > 0)
@@ -222,14 +228,21 @@ class Trainer:
         rng = self._rng(step)
         idx = np.sort(rng.choice(self.usable, size=self.cfg.batch, replace=False))
         names = [k for k, w in self.cfg.teachers.items() if w > 0]
+        n_t, lr_size = self.data.lr.shape[1], self.data.lr.shape[2]
+        t = self.cfg.frames or n_t
+        c = self.cfg.crop or lr_size
+        t0 = int(rng.integers(0, n_t - t + 1))
+        y, x = (int(v) for v in rng.integers(0, lr_size - c + 1, size=2))
+        lr_win = (idx, slice(t0, t0 + t), slice(y, y + c), slice(x, x + c))
+        hr_win = (idx, slice(t0, t0 + t), slice(4 * y, 4 * (y + c)), slice(4 * x, 4 * (x + c)))
+        hr = self.data.hr[hr_win]
         out = {
-            "lr": _to_tensor(self.data.lr[idx]),
-            "hr": _to_tensor(self.data.hr[idx]),
-            "targets": torch.stack([_to_tensor(self.data.teachers[k][idx]) for k in names]),
+            "lr": _to_tensor(self.data.lr[lr_win]),
+            "hr": _to_tensor(hr),
+            "targets": torch.stack([_to_tensor(self.data.teachers[k][hr_win]) for k in names]),
         }
         if self.cfg.stage == 2:
             assert self.material is not None
-            hr = self.data.hr[idx]
             t, size = hr.shape[1], hr.shape[2]
             out["shuffled_video"] = _to_tensor(np.stack([shuffle_frames(c, rng) for c in hr]))
             out["static_image"] = _to_tensor(np.stack([static_clip(self.material, t, size, rng) for _ in idx]))
@@ -328,9 +341,14 @@ class Trainer:
     def fit(self, max_seconds: float | None = None, until: int | None = None) -> None:
         """Trains until `steps` (resuming the run's state.pt if present), checkpointing every few minutes.
 
-        `max_seconds` and `until` (a step) stop earlier, as an interruption would, after writing the state.
+        `max_seconds` and `until` (a step) stop earlier, as an interruption would, after writing the state;
+        so does SIGTERM (after the current step).
         """
         self.load_state()
+        stop = threading.Event()
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
         last_ckpt = time.monotonic()
         t_log, s_log = time.monotonic(), self.step
         start = time.monotonic()
@@ -354,7 +372,12 @@ class Trainer:
             if max_seconds is not None and time.monotonic() - start >= max_seconds:
                 log.info("fit: time budget of %.0f s reached at step %d", max_seconds, self.step)
                 break
+            if stop.is_set():
+                log.info("fit: SIGTERM at step %d", self.step)
+                break
         self.save_state()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
     def export(self, path: str | Path, extra: dict[str, str] | None = None) -> None:
         """Writes the student as a vsadcvsr checkpoint (safetensors + metadata); rank 0 only."""

@@ -84,6 +84,18 @@ def validate(model: AdcVSR, clips: list[tuple[np.ndarray, np.ndarray]] | None = 
     return ValidationResult(float(np.mean(pm)), float(np.mean(pc)), float(np.mean(pl)), n)
 
 
+def teacher_psnr_y(name: str, clips: list[tuple[np.ndarray, np.ndarray]] | None = None) -> float:
+    """Mean PSNR-Y over the held-out clips of a teacher of `teachers.TEACHERS` run on the LR clips."""
+    from .teachers import run_teacher
+
+    clips = clips if clips is not None else eval_clips()
+    out = []
+    for hr, lr in clips:
+        sr = run_teacher(name, np.rint(lr * 255).astype(np.uint8), np.rint(hr * 255).astype(np.uint8))
+        out += [psnr_y(f.astype(np.float32) / 255.0, h) for f, h in zip(sr, hr)]
+    return float(np.mean(out))
+
+
 def load_student(path: str | Path) -> AdcVSR:
     """A student from a vsadcvsr .safetensors checkpoint or from a trainer's state.pt."""
     path = Path(path)
