@@ -30,7 +30,6 @@ from .errors import BridgeError
 from .probe import SourceInfo, probe
 from .progress import Progress
 
-SCALE = 4
 _MATROSKA = {".mkv", ".mka", ".mks", ".webm"}
 _MP4 = {".mp4", ".m4v", ".mov", ".3gp"}
 _DATA_OK = {".mp4", ".m4v", ".mov", ".nut", ".ts", ".m2ts", ".mts"}
@@ -367,6 +366,18 @@ class _Writer(threading.Thread):
                 except queue.Empty:
                     break
 
+    @classmethod
+    def open(cls, pipe, width: int, height: int, fmt: str, rate: Fraction | None, tb: Fraction) -> "_Writer":
+        """A NUT/rawvideo stream on `pipe`, with the source's time base so every timestamp stays exact."""
+        container = av.open(pipe, mode="w", format="nut")
+        stream = container.add_stream("rawvideo", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, fmt
+        stream.time_base = tb
+        stream.codec_context.time_base = tb
+        writer = cls(container, stream, fmt, tb)
+        writer.start()
+        return writer
+
     def put(self, item) -> None:
         while self.error is None and self.is_alive():
             try:
@@ -512,7 +523,6 @@ def upscale_file(
         vin = reader.streams.video[0]
         tb = Fraction(vin.time_base)
         rate = Fraction(vin.average_rate) if vin.average_rate else info.average_rate
-        width, height = vin.codec_context.width, vin.codec_context.height
         total = seg.frames
         if vf_pre:  # the filters may change the rate (yadif=1, fps=...): expect as many more frames
             total = round(seg.frames * rate / info.average_rate) if rate and info.average_rate else None
@@ -545,17 +555,15 @@ def upscale_file(
 
         _grow_pipe(enc.stdin)
         try:
-            container = av.open(enc.stdin, mode="w", format="nut")
-            vout = container.add_stream("rawvideo", rate=rate)
-            vout.width, vout.height, vout.pix_fmt = width * SCALE, height * SCALE, raw
-            vout.time_base = tb
-            vout.codec_context.time_base = tb
-            writer = _Writer(container, vout, raw, tb)
-            writer.start()
             high = raw == "rgb48le"
             for y in upscale_stream(frames(), up, window=window, overlap=overlap, scene_threshold=scene_threshold):
-                writer.put((_from_tensor(y, high), pts_queue.popleft()))
+                arr = _from_tensor(y, high)
+                if writer is None:  # the size comes from the engine's first frame (4x, or the model's scale)
+                    writer = _Writer.open(enc.stdin, arr.shape[1], arr.shape[0], raw, rate, tb)
+                writer.put((arr, pts_queue.popleft()))
                 bar.update()
+            if writer is None:
+                raise fail_decoder("no frame came out of the decoder: check --vf-pre, --start and --end")
             writer.finish()
             enc.stdin.close()
             reader.close()

@@ -245,6 +245,12 @@ def test_bad_inputs_are_reported_and_leave_nothing(case, message, clips, engine,
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_pre_filter_that_drops_every_frame_is_an_error(clips, engine, tmp_path):
+    with pytest.raises(BridgeError, match="decode"):
+        run(clips["av"], tmp_path / "out.mkv", vf_pre="select=0")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unknown_encoder_is_refused_before_any_work(clips, engine, tmp_path):
     with pytest.raises(BridgeError, match="unknown encoder 'libnothing'"):
         run(clips["av"], tmp_path / "out.mkv", encoder_args=["-c:v", "libnothing"])
