@@ -371,6 +371,7 @@ def _plot_scaling(out: Path, size_rows: list[dict[str, Any]], length_rows: list[
         xs = [r[xkey] for r in ok]
         ax[0].plot(xs, [r["s_per_frame"] for r in ok], "o-")
         ax[0].set_ylabel("seconds per frame")
+        ax[0].set_ylim(bottom=0)
         ax[1].plot(xs, [r["peak_rss_mib"] for r in ok], "o-", label="peak RSS")
         ax[1].plot(xs, [r["rss_loaded_mib"] for r in ok], "s--", label="RSS after loading")
         ax[1].set_ylabel("MiB")

@@ -97,11 +97,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--metrics", nargs="+", choices=list(METRICS), default=list(METRICS))
     p.add_argument("--out", type=Path, default=Path("eval_results"))
     p.add_argument("--crop-size", type=int, default=96, help="side of the side-by-side crops, output pixels")
+    p.add_argument("--threads", type=int, default=0, help="torch threads for our models; 0 = torch's default")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     methods = []
     notes = []
     for spec in args.methods:
