@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -133,41 +133,11 @@ def strip_temporal(path: str | Path, out: str | Path) -> Path:
     return Path(out)
 
 
-class _ThinUpscaler:
-    """Stand-in for `vsadcvsr.engine.Upscaler` (whole windows, no tiling, no colour correction)."""
-
-    def __init__(self, model: str | Path, device: str = "cpu", precision: str = "fp32") -> None:
-        from vsadcvsr.checkpoint import load_model, resolve_model_path
-
-        self.model, self.info = load_model(resolve_model_path(model), device)
-
-    def upscale_window(self, frames: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
-        import torch
-
-        with torch.inference_mode():
-            return (self.model(frames[None] * 2 - 1)[0] / 2 + 0.5).clamp(0, 1)
-
-
-def _thin_stream(frames: Iterable["torch.Tensor"], up: _ThinUpscaler, window: int = 16,  # noqa: F821
-                 overlap: int = 4, scene_threshold: float = 0.1) -> Iterator["torch.Tensor"]:  # noqa: F821
-    import torch
-
-    batch: list[torch.Tensor] = []
-    for f in frames:
-        batch.append(f)
-        if len(batch) == window:
-            yield from up.upscale_window(torch.stack(batch))
-            batch = []
-    if batch:
-        yield from up.upscale_window(torch.stack(batch))
-
-
 def _engine() -> tuple[type, Callable[..., Iterator]]:
     try:
         from vsadcvsr.engine import Upscaler, upscale_stream
     except ImportError as e:
-        log.warning("vsadcvsr.engine is not available (%s): using a thin stand-in (no tiles, no colour fix)", e)
-        return _ThinUpscaler, _thin_stream
+        raise MethodUnavailable(f"vsadcvsr.engine is not importable ({e})") from None
     return Upscaler, upscale_stream
 
 
