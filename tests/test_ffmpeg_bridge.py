@@ -339,6 +339,38 @@ def test_cli_prints_progress_on_stderr_only_and_q_silences_it(clips, engine, tmp
     assert capsys.readouterr() == ("", "")
 
 
+def test_a_terminal_gets_a_tqdm_bar(clips, tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    from conftest_ffmpeg import FAKE_ENGINE_BOOT, TESTS
+
+    code = FAKE_ENGINE_BOOT.format(tests=str(TESTS), delay=0.0)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: stdout and stderr are the terminal
+        try:
+            fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+            os.chdir(TESTS.parent)
+            os.execv(sys.executable, [sys.executable, "-c", code, str(clips["av"]), str(tmp_path / "o.mkv"),
+                                      "-preset", "ultrafast"])
+        finally:
+            os._exit(127)  # never run the rest of pytest in the child
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, out.decode(errors="replace")
+    assert b"100%|" in out and b"20/20" in out
+
+
 def test_environment_names_the_ffmpeg_binary(clips, engine, tmp_path, monkeypatch):
     monkeypatch.setenv("ADCVSR_FFMPEG", "/no/such/ffmpeg")
     with pytest.raises(BridgeError, match="/no/such/ffmpeg"):
