@@ -345,29 +345,22 @@ def test_a_terminal_gets_a_tqdm_bar(clips, tmp_path):
     import struct
     import termios
 
-    from conftest_ffmpeg import FAKE_ENGINE_BOOT, TESTS
-
-    code = FAKE_ENGINE_BOOT.format(tests=str(TESTS), delay=0.0)
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: stdout and stderr are the terminal
-        try:
-            fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-            os.chdir(TESTS.parent)
-            os.execv(sys.executable, [sys.executable, "-c", code, str(clips["av"]), str(tmp_path / "o.mkv"),
-                                      "-preset", "ultrafast"])
-        finally:
-            os._exit(127)  # never run the rest of pytest in the child
+    master, slave = pty.openpty()  # no fork: pytest may have threads running
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    p = cli_with_fake_engine([str(clips["av"]), str(tmp_path / "o.mkv"), "-preset", "ultrafast"],
+                             stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
     out = b""
     while True:
         try:
-            chunk = os.read(fd, 4096)
-        except OSError:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO once the child has closed the terminal
             break
         if not chunk:
             break
         out += chunk
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, out.decode(errors="replace")
+    os.close(master)
+    assert p.wait(timeout=60) == 0, out.decode(errors="replace")
     assert b"100%|" in out and b"20/20" in out
 
 
