@@ -7,7 +7,7 @@ extras="${1:-test}"
 
 find_python() {
   local c v
-  for c in "${ADCVSR_PYTHON:-}" python3.13 python3.12 python3; do
+  for c in "${ADCVSR_PYTHON:-}" python3.12 python3.13 python3; do
     [ -n "$c" ] || continue
     command -v "$c" >/dev/null 2>&1 || continue
     if "$c" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then
@@ -15,7 +15,7 @@ find_python() {
     fi
   done
   if command -v pyenv >/dev/null 2>&1; then
-    for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.(1[2-9])(\.|$)' | sort -rV); do
+    for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.(1[2-9])(\.|$)' | sort -V); do
       c=$(PYENV_VERSION="$v" pyenv which python 2>/dev/null) || continue
       [ -x "$c" ] && { echo "$c"; return 0; }
     done
