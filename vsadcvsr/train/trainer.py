@@ -54,6 +54,7 @@ class TrainConfig:
     lr_halve_at: float = 0.5  # fraction of `steps` after which the lr is halved (paper: 100 K of 200 K)
     d_lr: float = 1e-4  # discriminators (stage 2)
     teachers: dict[str, float] = field(default_factory=lambda: {"gt": 1.0})
+    preset_weights: dict[str, float] = field(default_factory=dict)  # sampling weight per degradation preset
     pixel_weight: float = 0.1
     perceptual_weight: float = 1.0
     feature_weight: float = 1.0
@@ -133,6 +134,13 @@ class Trainer:
         if cfg.stage == 2 and self.material is None:
             self.material = load_material()
         self.usable = min(len(self.data.teachers[k]) for k, w in cfg.teachers.items() if w > 0)
+        self.sample_p: np.ndarray | None = None
+        presets = self.data.meta.get("presets")
+        if cfg.preset_weights and presets:
+            p = np.asarray([cfg.preset_weights.get(x, 0.0) for x in presets[: self.usable]], np.float64)
+            if p.sum() <= 0:
+                raise ValueError("Trainer: preset_weights leave no clip to sample")
+            self.sample_p = p / p.sum()
         self.model_cfg = get_config(cfg.model)
 
         # same initial weights on every rank: seed before building
@@ -226,7 +234,7 @@ class Trainer:
     def batch(self, step: int) -> dict[str, Tensor]:
         """This rank's batch for `step`: lr (B,T,3,h,w), targets (K,B,T,3,H,W), hr, and stage 2's real samples."""
         rng = self._rng(step)
-        idx = np.sort(rng.choice(self.usable, size=self.cfg.batch, replace=False))
+        idx = np.sort(rng.choice(self.usable, size=self.cfg.batch, replace=False, p=self.sample_p))
         names = [k for k, w in self.cfg.teachers.items() if w > 0]
         n_t, lr_size = self.data.lr.shape[1], self.data.lr.shape[2]
         t = self.cfg.frames or n_t

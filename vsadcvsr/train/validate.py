@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ValidationResult:
     psnr_y_model: float
-    psnr_y_model_cc: float  # after per-clip colour correction to the upsampled input
+    psnr_y_model_cc: float  # after per-clip colour correction to the input (as the engine's colour fix)
     psnr_y_lanczos: float
     frames: int
 
@@ -50,8 +50,8 @@ def eval_clips(frames: int = 5, per_shot: int = 3) -> list[tuple[np.ndarray, np.
 
 
 def colour_correct(sr: np.ndarray, lr_up: np.ndarray) -> np.ndarray:
-    """Matches the per-clip, per-channel mean and std of `sr` to those of the upsampled input (AdcSR's wavelet-free
-    variant, over the clip so that it cannot flicker)."""
+    """Matches the per-clip, per-channel mean and std of `sr` to those of the input (AdcSR's colour correction
+    over the whole clip, as the engine's colour fix does per window)."""
     m1, s1 = sr.mean(axis=(0, 1, 2)), sr.std(axis=(0, 1, 2)) + 1e-6
     m2, s2 = lr_up.mean(axis=(0, 1, 2)), lr_up.std(axis=(0, 1, 2))
     return np.clip((sr - m1) / s1 * s2 + m2, 0, 1)
@@ -75,7 +75,7 @@ def validate(model: AdcVSR, clips: list[tuple[np.ndarray, np.ndarray]] | None = 
         h, w = hr.shape[1:3]
         lanczos = np.stack([np.clip(cv2.resize(f, (w, h), interpolation=cv2.INTER_LANCZOS4), 0, 1) for f in lr])
         sr = upscale(model, lr)
-        cc = colour_correct(sr, np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_CUBIC) for f in lr]))
+        cc = colour_correct(sr, lr)
         for i in range(len(hr)):
             pm.append(psnr_y(sr[i], hr[i]))
             pc.append(psnr_y(cc[i], hr[i]))
