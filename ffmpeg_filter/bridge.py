@@ -7,7 +7,6 @@ timing (`--vf-pre yadif=1`) come out with the right timestamps. PyAV only (de)mu
 from __future__ import annotations
 
 import collections
-import importlib
 import math
 import os
 import queue
@@ -207,14 +206,6 @@ def _check_encoder(exe: str, name: str) -> None:
         raise BridgeError(f"unknown encoder {name!r}: this FFmpeg ({exe}) has no such encoder")
     if "Supported pixel formats" not in r.stdout and "video" not in r.stdout.lower():
         raise BridgeError(f"{name!r} is not a video encoder")
-
-
-def _engine():
-    try:
-        engine = importlib.import_module("vsadcvsr.engine")
-        return engine.Upscaler, engine.upscale_stream
-    except (ImportError, AttributeError) as e:
-        raise BridgeError(f"the vsadcvsr engine is not available: {e}") from None
 
 
 # ----------------------------------------------------------------------------------------------- the pipeline
@@ -485,7 +476,8 @@ def upscale_file(
 
     info = probe(src_p)
     seg = resolve_range(info, start, end)
-    Upscaler, upscale_stream = _engine()
+    from vsadcvsr.engine import Upscaler, upscale_stream  # at call time: tests swap in a fast stand-in engine
+
     try:
         up = Upscaler(model=model, device=device, precision=precision, tile=tile, tile_overlap=tile_overlap)
     except Exception as e:

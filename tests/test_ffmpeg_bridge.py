@@ -413,13 +413,6 @@ def _zombie(pid: int) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------ the real model
-def _real_engine():
-    try:
-        from vsadcvsr.engine import Upscaler, upscale_stream  # noqa: F401
-    except Exception as e:  # the engine is written in parallel; until it lands these tests skip
-        pytest.skip(f"vsadcvsr.engine not available yet: {e}")
-
-
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     from vsadcvsr.checkpoint import save_checkpoint
@@ -435,7 +428,6 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 
 def test_real_engine_runs_end_to_end_with_a_tiny_checkpoint(clips, tiny_checkpoint, tmp_path):
-    _real_engine()
     out = run(clips["av"], tmp_path / "out.mkv", model=str(tiny_checkpoint), window=4, overlap=1, end=6)
     dst = video_info(out)
     assert (dst["width"], dst["height"], dst["frames"]) == (264, 152, 6)
@@ -443,7 +435,6 @@ def test_real_engine_runs_end_to_end_with_a_tiny_checkpoint(clips, tiny_checkpoi
 
 
 def test_real_engine_on_a_real_camera_clip_across_a_scene_cut(tiny_checkpoint, tmp_path):
-    _real_engine()
     out = run(BIKES, tmp_path / "bikes.mkv", model=str(tiny_checkpoint), start=26, end=34, vf_pre="scale=96:40",
               window=4, overlap=1)
     dst = video_info(out)
@@ -452,7 +443,6 @@ def test_real_engine_on_a_real_camera_clip_across_a_scene_cut(tiny_checkpoint, t
 
 
 def test_default_model_without_bundled_weights_fails_clearly_or_runs(clips, tmp_path):
-    _real_engine()
     try:
         out = run(clips["av"], tmp_path / "out.mkv", end=2, window=2, overlap=0)
     except BridgeError as e:
