@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=d.lr)
     ap.add_argument("--lr-halve-at", type=float, default=d.lr_halve_at)
     ap.add_argument("--d-lr", type=float, default=d.d_lr)
+    ap.add_argument("--grad-clip", type=float, default=d.grad_clip, help="generator gradient norm limit (0: off)")
     ap.add_argument("--teachers", type=_teachers, default=d.teachers, help="e.g. gt=1 or gt=0.8,animevideov3=0.2")
     ap.add_argument("--preset-weights", type=_teachers, default={},
                     help="sampling weight per degradation preset of the stored clips, e.g. mild=0.8,standard=0.2")

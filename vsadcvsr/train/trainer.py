@@ -53,6 +53,7 @@ class TrainConfig:
     lr: float = 2e-4  # generator (student + encoder)
     lr_halve_at: float = 0.5  # fraction of `steps` after which the lr is halved (paper: 100 K of 200 K)
     d_lr: float = 1e-4  # discriminators (stage 2)
+    grad_clip: float = 0.0  # clip the generator's gradient norm to this (0: off)
     teachers: dict[str, float] = field(default_factory=lambda: {"gt": 1.0})
     preset_weights: dict[str, float] = field(default_factory=dict)  # sampling weight per degradation preset
     pixel_weight: float = 0.1
@@ -321,6 +322,8 @@ class Trainer:
         loss, terms, x_s, f_s = self.generator_losses(b)
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.gen.parameters(), self.cfg.grad_clip or float("inf"))
+        terms["grad_norm"] = float(norm)
         self.opt_g.step()
         if self.disc is not None and self.opt_d is not None:
             for g in self.opt_d.param_groups:
