@@ -76,3 +76,11 @@ def test_training_lowers_the_loss_on_a_tiny_batch(stage: int, tmp_path: Path) ->
     assert sum(x[key] for x in losses[-3:]) < 0.8 * sum(x[key] for x in losses[:3])
     if stage == 2:
         assert all(k in losses[0] for k in ("adv_pixel", "adv_feature", "d_pixel_student", "d_feature_static_image"))
+
+
+def test_without_feature_and_autoencoder_terms_the_encoder_is_not_run(tmp_path: Path) -> None:
+    cfg = TrainConfig(data="", run_dir=str(tmp_path), steps=1, batch=2, feature_weight=0.0, ae_weight=0.0)
+    tr = Trainer(cfg, dataset=fx.dataset(2))
+    terms = tr.train_step()
+    assert "l1_gt" in terms and "feature_gt" not in terms and "ae_gt" not in terms
+    assert all(p.grad is None for p in tr.gen.encoder.parameters())

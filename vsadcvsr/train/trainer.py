@@ -88,9 +88,14 @@ class Generator(nn.Module):
         f = self.encoder(images.reshape(b * t, *images.shape[2:]).contiguous(memory_format=torch.channels_last))
         return f.view(b, t, *f.shape[1:])
 
-    def forward(self, lr: Tensor, targets: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """lr (B,T,3,h,w), targets (K,B,T,3,4h,4w) → x_s, f_s, f_t (K,B,T,C,h/2,w/2), autoencoded targets."""
+    def forward(self, lr: Tensor, targets: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        """lr (B,T,3,h,w), targets (K,B,T,3,4h,4w) → x_s, f_s, f_t (K,B,T,C,h/2,w/2), autoencoded targets.
+
+        With `targets` None only the student runs (f_t and the reconstructions are None).
+        """
         out = self.student.forward_features(lr)
+        if targets is None:
+            return out.image, out.feature, None, None
         k, b, t = targets.shape[:3]
         f_t = self.encode(targets.reshape(k * b, t, *targets.shape[3:]))
         rec = self.student.decoder.render(f_t.reshape(k * b * t, *f_t.shape[2:]))
@@ -158,11 +163,13 @@ class Trainer:
         self.seconds = 0.0  # training time accumulated over resumes
         if cfg.init:
             self._init_from(cfg.init)
+        self._uses_encoder = cfg.feature_weight > 0 or cfg.ae_weight > 0
         self.gen_ddp: nn.Module = self.gen
         self.disc_ddp: nn.Module | None = self.disc
         if self.distributed:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.gen_ddp = DDP(self.gen, device_ids=ids)
+            # without feature and autoencoder terms the encoder takes no part in the step
+            self.gen_ddp = DDP(self.gen, device_ids=ids, find_unused_parameters=not self._uses_encoder)
             if self.disc is not None:
                 self.disc_ddp = DDP(self.disc, device_ids=ids)
         self._log_file = self.run_dir / "log.jsonl"
@@ -268,20 +275,22 @@ class Trainer:
     def generator_losses(self, b: dict[str, Tensor]) -> tuple[Tensor, dict[str, float], Tensor, Tensor]:
         """Total generator loss, its named terms, and the detached student image and feature."""
         c = self.cfg
-        x_s, f_s, f_t, rec = self.gen_ddp(b["lr"], b["targets"])
+        x_s, f_s, f_t, rec = self.gen_ddp(b["lr"], b["targets"] if self._uses_encoder else None)
         names = [k for k, w in c.teachers.items() if w > 0]
         terms: dict[str, Tensor] = {}
         total = x_s.new_zeros(())
         for i, k in enumerate(names):
             w = c.teachers[k]
             px = pixel_regression(x_s, b["targets"][i], c.perceptual_weight)
-            fl = feature_l1(f_s, f_t[i])
-            ae = (rec[i] - b["targets"][i]).abs().mean()
             for n, v in px.items():
                 terms[f"{n}_{k}"] = v
-            terms[f"feature_{k}"] = fl
-            terms[f"ae_{k}"] = ae
-            total = total + w * (c.pixel_weight * sum(px.values()) + c.feature_weight * fl + c.ae_weight * ae)
+            total = total + w * c.pixel_weight * sum(px.values())
+            if f_t is not None and rec is not None:
+                fl = feature_l1(f_s, f_t[i])
+                ae = (rec[i] - b["targets"][i]).abs().mean()
+                terms[f"feature_{k}"] = fl
+                terms[f"ae_{k}"] = ae
+                total = total + w * (c.feature_weight * fl + c.ae_weight * ae)
         if self.disc is not None:
             d = self.disc
             d.requires_grad_(False)  # the generator step must not touch the discriminators
