@@ -44,15 +44,12 @@ def read_frames(path: str | Path, start: int = 0, stop: int | None = None) -> np
                 raise ValueError(f"read_frames: cannot read image {f}")
             frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
     elif p.is_file():
-        import av
+        from vsadcvsr.train.data import read_video  # one PyAV reader for training and evaluation
 
-        frames = []
-        with av.open(str(p)) as container:
-            for i, frame in enumerate(container.decode(video=0)):
-                if stop is not None and i >= stop:
-                    break
-                if i >= start:
-                    frames.append(frame.to_ndarray(format="rgb24"))
+        try:
+            return read_video(p, start, stop)
+        except ValueError:
+            frames = []
     else:
         raise FileNotFoundError(f"read_frames: no such file or folder: {p}")
     if not frames:
