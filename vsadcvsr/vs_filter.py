@@ -189,9 +189,9 @@ def Upscale(
     dev = upscaler.device
 
     on_device = dev.type == "cuda" if device_colour is None else device_colour
-    src = clip
-    if fmt.color_family == vs.YUV:
-        src = _default_matrix(src)
+    # Source props with a filled-in _Matrix: both the model's input and the output's props come from this node.
+    props = _default_matrix(clip) if fmt.color_family == vs.YUV else clip
+    src = props
     if src.num_frames > 1:  # PlaneStatsDiff of frame n against n - 1 on the first plane (luma for YUV)
         src = core.std.PlaneStats(src, src[0] + src[:-1], plane=0, prop="AdcVSRStats")
     if not on_device and fmt.id != vs.RGBS:
@@ -257,7 +257,6 @@ def Upscale(
         return blank.std.ModifyFrame(clips, functools.partial(render, first=need.start))
 
     out = core.std.FrameEval(blank, select, clip_src=[blank, src])
-    props = _default_matrix(clip) if fmt.color_family == vs.YUV else clip  # source props, our stats left out
     target_w, target_h = width or out.width, height or out.height
     if out_fmt.id != work_fmt.id or (target_w, target_h) != (out.width, out.height):
         out = _convert(out, out_fmt, target_w, target_h, props)
