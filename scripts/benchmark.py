@@ -490,20 +490,23 @@ def section_gpu(args: argparse.Namespace, tmp: Path, rows: list[dict[str, Any]],
         return "## GPU\n\nskipped: no CUDA device on this machine (fp16/bf16 and the paper's 25-frame 512x512 protocol " \
                "run only on a GPU).\n"
     lines = ["## GPU: precisions and the paper's protocol (25 frames, 128x128 → 512x512, one window)\n",
-             f"Device: {torch.cuda.get_device_name(0)}\n",
-             "| model | precision | s/frame | ms per 25-frame clip | peak GPU memory (MiB) | note |",
-             "|---|---|---|---|---|---|"]
-    for m in ("ours-tiny", "ours-adcvsr"):
-        for prec in ("fp32", "fp16", "bf16"):
-            job = {"mode": "speed", "method": m, "size": [128, 128], "frames": 25, "repeats": 5, "budget_s": 60,
-                   "slow_s": 120, "device": "cuda", "precision": prec,
-                   "checkpoint": str(random_checkpoint(OURS[m], tmp))}
-            r = run_worker(job, timeout=args.timeout)
-            r.update({"section": "gpu", "method": m, "precision": prec})
-            rows.append(r)
-            spf = r.get("s_per_frame", math.nan)
-            lines.append(f"| {m} | {prec} | {_f(spf, 4)} | {_f(spf * 25 * 1000, 0)} | {_f(r.get('peak_gpu_mib'), 0)} "
-                         f"| {r.get('error', '')} |")
+             f"Device: {torch.cuda.get_device_name(0)}; median of up to {args.repeats} timed runs after a warm-up\n",
+             "| model | input | precision | s/frame | ms per 25-frame clip | peak GPU memory (MiB) | note |",
+             "|---|---|---|---|---|---|---|"]
+    jobs = [("ours-tiny", (128, 128), prec) for prec in ("fp32", "fp16", "bf16")]
+    jobs += [("ours-tiny", size, prec) for size in args.sizes for prec in ("fp32", "fp16")]
+    jobs += [("ours-adcvsr", (128, 128), prec) for prec in ("fp32", "fp16", "bf16")]
+    for m, size, prec in jobs:
+        job = {"mode": "speed", "method": m, "size": list(size), "frames": 25, "repeats": args.repeats,
+               "budget_s": args.budget_s, "slow_s": 120, "device": "cuda", "precision": prec,
+               "checkpoint": str(random_checkpoint(OURS[m], tmp))}
+        r = run_worker(job, timeout=args.timeout)
+        r.update({"section": "gpu", "method": m, "precision": prec, "size": list(size)})
+        rows.append(r)
+        spf = r.get("s_per_frame", math.nan)
+        lines.append(f"| {m} | {size[0]}x{size[1]} | {prec} | {_f(spf, 4)} | {_f(spf * 25 * 1000, 0)} "
+                     f"| {_f(r.get('peak_gpu_mib'), 0)} | {r.get('error', '')} |")
+        print("gpu:", lines[-1], file=sys.stderr, flush=True)  # progress, in case the run is cut short
     return "\n".join(lines) + "\n"
 
 

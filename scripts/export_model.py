@@ -1,6 +1,6 @@
 """Exports the student of a training state (RUN_DIR/state.pt) as a vsadcvsr .safetensors checkpoint.
 
-Example: python scripts/export_model.py runs/tiny-s1/state.pt vsadcvsr/weights/tiny.safetensors --note "..."
+Example: python scripts/export_model.py runs/tiny-s1/state.pt vsadcvsr/weights/tiny.safetensors --dtype fp16
 """
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -19,10 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("state", type=Path)
     ap.add_argument("output", type=Path)
     ap.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="extra metadata; repeatable")
+    ap.add_argument("--dtype", choices=("fp16", "fp32"), default="fp16",
+                    help="storage type of the weights (fp16 halves the file; they load as fp32)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     extra = dict(m.split("=", 1) for m in a.meta)
-    export_state(a.state, a.output, extra)
+    export_state(a.state, a.output, extra, torch.float16 if a.dtype == "fp16" else None)
     return 0
 
 

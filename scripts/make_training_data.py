@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="precompute teacher NAME (animevideov3, x4plus) for the first N clips; repeatable")
     ap.add_argument("--mild-fraction", type=float, default=0.5)
     ap.add_argument("--static-fraction", type=float, default=0.15)
+    ap.add_argument("--workers", type=int, default=1, help="processes that degrade clips (same result for any number)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     if a.lr_size % 16:
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         name, _, n = t.partition("=")
         teachers[name] = int(n) if n else a.clips
     build_dataset(a.output, load_material(), a.clips, a.frames, a.lr_size, a.seed, teachers,
-                  a.mild_fraction, a.static_fraction)
+                  a.mild_fraction, a.static_fraction, a.workers)
     return 0
 
 

@@ -87,3 +87,25 @@ def test_bicubic_down_shapes() -> None:
 def test_sizes_not_divisible_by_the_scale_are_refused() -> None:
     with pytest.raises(ValueError):
         degrade_clip(np.zeros((2, 30, 32, 3), np.uint8), 4)
+
+
+def test_the_training_set_is_the_same_whatever_the_number_of_workers(tmp_path) -> None:
+    from vsadcvsr.train import synthetic as fx
+    from vsadcvsr.train.dataset import ClipDataset, build_dataset
+
+    m = fx.material()
+    build_dataset(tmp_path / "one.npz", m, clips=6, frames=3, lr_size=16, seed=5, teachers={}, workers=1)
+    build_dataset(tmp_path / "two.npz", m, clips=6, frames=3, lr_size=16, seed=5, teachers={}, workers=2)
+    a, b = ClipDataset.load(tmp_path / "one.npz"), ClipDataset.load(tmp_path / "two.npz")
+    assert np.array_equal(a.hr, b.hr) and np.array_equal(a.lr, b.lr)
+    assert a.lr.std() > 0
+
+
+def test_without_pyav_opencv_decodes_the_same_frames(monkeypatch, bikes) -> None:
+    import sys
+
+    from vsadcvsr.train.data import read_video
+
+    ref = read_video(bikes, 10, 14)
+    monkeypatch.setitem(sys.modules, "av", None)  # import av now raises ImportError, as on a machine without it
+    assert np.array_equal(read_video(bikes, 10, 14), ref)

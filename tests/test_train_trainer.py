@@ -9,6 +9,8 @@ from vsadcvsr.checkpoint import load_model
 from vsadcvsr.train import synthetic as fx
 from vsadcvsr.train.trainer import Trainer, TrainConfig, export_state
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def _cfg(run_dir: Path, steps: int) -> TrainConfig:
     return TrainConfig(data="", run_dir=str(run_dir), stage=2, steps=steps, batch=2, lr=1e-3, d_lr=1e-4,
@@ -60,3 +62,53 @@ def test_a_saved_training_state_exports_the_same_student(tmp_path: Path) -> None
     assert info.metadata["note"] == "x" and info.metadata["steps"] == "1"
     for (k, v), (k2, v2) in zip(a.state_dict().items(), b.state_dict().items()):
         assert k == k2 and torch.equal(v, v2)
+
+
+def test_fp16_export_is_half_the_size_and_loads_as_fp32(tmp_path: Path) -> None:
+    t = _trainer(tmp_path, 1)
+    t.fit()
+    t.export(tmp_path / "fp32.safetensors")
+    t.export(tmp_path / "fp16.safetensors", dtype=torch.float16)
+    a, _ = load_model(tmp_path / "fp32.safetensors")
+    b, _ = load_model(tmp_path / "fp16.safetensors")
+    size32, size16 = (tmp_path / "fp32.safetensors").stat().st_size, (tmp_path / "fp16.safetensors").stat().st_size
+    assert size16 < 0.55 * size32
+    assert all(p.dtype == torch.float32 for p in b.parameters())
+    x = torch.rand(1, 2, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        diff = (a(x) - b(x)).abs()
+    assert 0 < diff.max() < 5e-3  # fp16 rounding of the weights, nothing more
+
+
+def test_a_2d_student_starts_from_a_temporal_state_without_its_temporal_blocks(tmp_path: Path) -> None:
+    t = _trainer(tmp_path / "t", 1)
+    t.fit()
+    cfg = _cfg(tmp_path / "flat", 1)
+    cfg.model, cfg.init = "tiny-2d", str(tmp_path / "t" / "state.pt")
+    flat = Trainer(cfg, dataset=fx.dataset(4), material=fx.material())
+    own = flat.gen.state_dict()
+    src = t.gen.state_dict()
+    assert len(own) < len(src)
+    for k, v in own.items():
+        assert torch.equal(v, src[k]), k
+
+
+def test_timed_phases_export_after_each_phase(tmp_path: Path) -> None:
+    import importlib.util
+    import json
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("train_phases", ROOT / "scripts" / "train_phases.py")
+    tp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tp)
+    ds = fx.dataset(4)
+    data = tmp_path / "d.npz"
+    np.savez(data, lr=ds.lr, hr=ds.hr, meta=np.array('{"clips": 4}'))
+    tp.main(["--data", str(data), "--run-dir", str(tmp_path / "r"), "--batch", "2", "--crop", "16",
+             "--phases", "1e-3:0.01", "1e-4:0.01", "--log-every", "1", "--export", str(tmp_path / "m")])
+    for i in (0, 1):
+        _, info = load_model(tmp_path / f"m-p{i}.safetensors")
+        assert int(info.metadata["steps"]) >= i + 1  # each phase runs at least one step
+    lines = (tmp_path / "r" / "log.jsonl").read_text().splitlines()
+    assert json.loads(lines[0])["lr"] == 1e-3 and json.loads(lines[-1])["lr"] == 1e-4

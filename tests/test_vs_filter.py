@@ -11,34 +11,10 @@ import pytest
 import vapoursynth as vs
 
 import vsadcvsr as adcvsr
+from vs_clips import frame_array, gradient_clip
 
 core = vs.core
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def gradient_clip(fmt: int, w: int = 40, h: int = 24, length: int = 6, smooth: bool = False) -> vs.VideoNode:
-    """A moving colour pattern (RGB24 source; `smooth`: gentle gradients only), converted to `fmt`."""
-    frames = []
-    yy, xx = np.mgrid[0:h, 0:w]
-    base = core.std.BlankClip(width=w, height=h, format=vs.RGB24, length=1)
-    for i in range(length):
-        f = base.get_frame(0).copy()
-        pattern = (
-            [60 + xx * 3 + i, 80 + yy * 4, 120 + (xx + yy) + i] if smooth
-            else [(xx * 6 + i * 9) % 256, (yy * 10 + i * 5) % 256, ((xx + yy) * 3) % 256]
-        )
-        for p, arr in enumerate(pattern):
-            np.asarray(f[p])[:] = arr.astype(np.uint8)
-        frames.append(f)
-    rgb = core.std.ModifyFrame(core.std.BlankClip(base, length=length), base, lambda n, f: frames[n])
-    target = core.get_video_format(fmt)
-    if target.color_family == vs.RGB:
-        return core.resize.Point(rgb, format=fmt)
-    return core.resize.Bicubic(rgb, format=fmt, matrix_s="709")
-
-
-def frame_array(frame: vs.VideoFrame) -> list[np.ndarray]:
-    return [np.array(frame[p]) for p in range(frame.format.num_planes)]
 
 
 FORMATS = [vs.GRAY8, vs.YUV420P8, vs.YUV420P10, vs.YUV422P8, vs.YUV444P16, vs.YUV444PH, vs.RGB24, vs.RGB48, vs.RGBS]

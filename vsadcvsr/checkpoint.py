@@ -38,8 +38,12 @@ def save_checkpoint(
     provenance: str,
     licence: str,
     extra: dict[str, str] | None = None,
+    dtype: torch.dtype | None = None,
 ) -> None:
-    """Writes `state` with metadata, atomically (a temporary file beside the target, then a rename)."""
+    """Writes `state` with metadata, atomically (a temporary file beside the target, then a rename).
+
+    `dtype` (e.g. torch.float16) stores the floating-point tensors in that type; `load_model` reads them back as fp32.
+    """
     meta = {
         "format": FORMAT,
         "config": config.to_json(),
@@ -50,6 +54,8 @@ def save_checkpoint(
     }
     path = Path(path)
     tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+    if dtype is not None:
+        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent if str(path.parent) else ".")
     os.close(fd)
     try:
@@ -95,12 +101,13 @@ def load_state_into(model: torch.nn.Module, state: dict[str, Tensor], source: st
 
 
 def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[AdcVSR, CheckpointInfo]:
-    """Builds the network on the meta device and assigns the checkpoint's tensors (no wasted init)."""
+    """Builds the network on the meta device and assigns the checkpoint's tensors as fp32 (no wasted init)."""
     info = read_info(path)
     with torch.device("meta"):
         model = AdcVSR(info.config)
     with safe_open(str(path), framework="pt", device=str(device)) as f:
         state = {k: f.get_tensor(k) for k in f.keys()}
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     load_state_into(model, state, str(path))
     return model.eval(), info
 

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing as mp
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,12 +31,14 @@ def build_dataset(
     teachers: dict[str, int] | None = None,
     mild_fraction: float = 0.5,
     static_fraction: float = 0.15,
+    workers: int = 1,
 ) -> None:
     """Writes `clips` samples to `path` (.npz): `lr` (N,T,h,w,3), `hr` (N,T,4h,4w,3), `teacher_<name>` uint8.
 
     `teachers` maps a teacher name to how many of the first clips get its output (the rest are left at zero and
     flagged in `has_<name>`). Sample i uses the degradation seed `seed * 1_000_003 + i`; a `mild_fraction` of the
     clips use the "mild" preset, the rest "standard"; a `static_fraction` are still images repeated over time.
+    `workers` > 1 degrades the clips in that many processes (the same result as one).
     """
     teachers = teachers if teachers is not None else {"animevideov3": clips}
     rng = np.random.default_rng(seed)
@@ -43,6 +48,7 @@ def build_dataset(
     out = {f"teacher_{k}": np.zeros_like(hr[:n]) for k, n in teachers.items() if k != "gt"}
     presets = []
     t0 = time.monotonic()
+    jobs = []
     for i in range(clips):
         if rng.random() < static_fraction:
             clip = static_clip(material, frames, hr_size, rng)
@@ -51,12 +57,15 @@ def build_dataset(
         preset = "mild" if rng.random() < mild_fraction else "standard"
         presets.append(preset)
         hr[i] = clip
-        lr[i] = np.rint(degrade_clip(clip, 4, seed * 1_000_003 + i, preset) * 255.0).astype(np.uint8)
-        for k, n in teachers.items():
-            if k != "gt" and i < n:
-                out[f"teacher_{k}"][i] = run_teacher(k, lr[i])
-        if (i + 1) % 50 == 0:
-            log.info("build_dataset: %d/%d clips, %.1f s", i + 1, clips, time.monotonic() - t0)
+        jobs.append((i, clip, seed * 1_000_003 + i, preset))
+    with _pool(workers) as pool:
+        for i, lr_i in pool(_degrade_job, jobs):
+            lr[i] = lr_i
+            for k, n in teachers.items():
+                if k != "gt" and i < n:
+                    out[f"teacher_{k}"][i] = run_teacher(k, lr[i])
+            if (i + 1) % 50 == 0:
+                log.info("build_dataset: %d/%d clips, %.1f s", i + 1, clips, time.monotonic() - t0)
     meta = {
         "clips": clips, "frames": frames, "lr_size": lr_size, "seed": seed, "teachers": teachers,
         "mild_fraction": mild_fraction, "static_fraction": static_fraction,
@@ -69,6 +78,29 @@ def build_dataset(
     np.savez(tmp, lr=lr, hr=hr, meta=np.array(json.dumps(meta)), **out)
     os.replace(tmp, path)
     log.info("build_dataset: wrote %s (%d clips) in %.1f s", path, clips, time.monotonic() - t0)
+
+
+def _degrade_job(job: tuple[int, np.ndarray, int, str]) -> tuple[int, np.ndarray]:
+    i, clip, seed, preset = job
+    return i, np.rint(degrade_clip(clip, 4, seed, preset) * 255.0).astype(np.uint8)
+
+
+def _one_thread() -> None:
+    import cv2
+    import torch
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+@contextmanager
+def _pool(workers: int) -> Iterator:
+    """`map(fn, jobs)` in order: in this process, or in `workers` fresh (spawned) processes."""
+    if workers <= 1:
+        yield map
+    else:
+        with mp.get_context("spawn").Pool(workers, initializer=_one_thread) as p:
+            yield lambda fn, jobs: p.imap(fn, jobs, chunksize=4)
 
 
 @dataclass

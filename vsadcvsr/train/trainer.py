@@ -178,7 +178,13 @@ class Trainer:
 
     def _init_from(self, path: str) -> None:
         st = torch.load(path, map_location=self.device, weights_only=False)
-        self.gen.load_state_dict(st["gen"])
+        gen = {k: v.float() if v.is_floating_point() else v for k, v in st["gen"].items()}
+        own = self.gen.state_dict()
+        dropped = sorted(k for k in gen if k not in own and ".temporal" in k)
+        if dropped:  # a 2D ablation started from a temporal model: its temporal blocks are left out
+            log.info("init: %d temporal tensors of %s not used by %s", len(dropped), path, self.cfg.model)
+            gen = {k: v for k, v in gen.items() if k not in dropped}
+        self.gen.load_state_dict(gen)
         log.info("init: student and encoder from %s (stage %s, step %s)", path, st.get("stage"), st.get("step"))
 
     def state(self) -> dict[str, Any]:
@@ -399,12 +405,12 @@ class Trainer:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
-    def export(self, path: str | Path, extra: dict[str, str] | None = None) -> None:
-        """Writes the student as a vsadcvsr checkpoint (safetensors + metadata); rank 0 only."""
+    def export(self, path: str | Path, extra: dict[str, str] | None = None, dtype: torch.dtype | None = None) -> None:
+        """Writes the student as a vsadcvsr checkpoint (safetensors + metadata, tensors in `dtype`); rank 0 only."""
         if self.rank != 0:
             return
         student = {k: v for k, v in _unwrap(self.gen).student.state_dict().items()}
-        _export(path, student, self.model_cfg, self.cfg, self.step, self.data.meta, extra)
+        _export(path, student, self.model_cfg, self.cfg, self.step, self.data.meta, extra, dtype)
 
 
 _DATA_KEYS = ("clips", "frames", "lr_size", "images", "videos", "shots", "mild_fraction", "static_fraction")
@@ -413,7 +419,7 @@ LICENCE = ("Apache-2.0 (weights); training data: public-domain/CC0 scikit-image 
 
 
 def _export(path: str | Path, student: dict[str, Tensor], model_cfg: AdcVSRConfig, cfg: TrainConfig, step: int,
-            data_meta: dict, extra: dict[str, str] | None) -> None:
+            data_meta: dict, extra: dict[str, str] | None, dtype: torch.dtype | None = None) -> None:
     meta = {
         "training": cfg.to_json(),
         "stage": str(cfg.stage),
@@ -423,12 +429,13 @@ def _export(path: str | Path, student: dict[str, Tensor], model_cfg: AdcVSRConfi
         **(extra or {}),
     }
     save_checkpoint(path, student, model_cfg,
-                    provenance="trained from scratch by vsadcvsr.train (scripts/train.py) on CPU", licence=LICENCE,
-                    extra=meta)
+                    provenance="trained from scratch by vsadcvsr.train (scripts/train.py)", licence=LICENCE,
+                    extra=meta, dtype=dtype)
     log.info("export: %s (stage %d, step %d)", path, cfg.stage, step)
 
 
-def export_state(state_path: str | Path, path: str | Path, extra: dict[str, str] | None = None) -> None:
+def export_state(state_path: str | Path, path: str | Path, extra: dict[str, str] | None = None,
+                 dtype: torch.dtype | None = None) -> None:
     """Writes the student of a trainer's state.pt as a vsadcvsr checkpoint, without loading the training set."""
     st = torch.load(state_path, map_location="cpu", weights_only=False)
     d = json.loads(st["config"])
@@ -438,7 +445,7 @@ def export_state(state_path: str | Path, path: str | Path, extra: dict[str, str]
         with np.load(cfg.data) as z:
             data_meta = json.loads(str(z["meta"]))
     student = {k[len("student."):]: v for k, v in st["gen"].items() if k.startswith("student.")}
-    _export(path, student, get_config(cfg.model), cfg, int(st["step"]), data_meta, extra)
+    _export(path, student, get_config(cfg.model), cfg, int(st["step"]), data_meta, extra, dtype)
 
 
 def setup_distributed() -> bool:
