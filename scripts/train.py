@@ -17,7 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
-from vsadcvsr.train.trainer import Trainer, TrainConfig, setup_distributed  # noqa: E402
+from vsadcvsr.train.trainer import (  # noqa: E402
+    TF32_HELP, Trainer, TrainConfig, set_cuda_precision, setup_distributed)
 
 
 def _teachers(text: str) -> dict[str, float]:
@@ -58,13 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--max-seconds", type=float, default=None, help="stop (and checkpoint) after this long")
     ap.add_argument("--export", type=Path, default=None, help="write the student here as a .safetensors at the end")
+    ap.add_argument("--tf32", action="store_true", help=TF32_HELP)
     ap.add_argument("--export-dtype", choices=("fp16", "fp32"), default="fp16", help="storage type of --export")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    cfg = TrainConfig(**{k: v for k, v in vars(a).items() if k not in ("max_seconds", "export", "export_dtype")})
-    if torch.cuda.is_available():  # TF32 convolutions and matmuls: the usual speed-up on Ampere and later
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    skip = ("max_seconds", "export", "export_dtype", "tf32")
+    cfg = TrainConfig(**{k: v for k, v in vars(a).items() if k not in skip})
+    if torch.cuda.is_available():
+        set_cuda_precision(a.tf32)
         torch.backends.cudnn.benchmark = not a.deterministic
     distributed = setup_distributed()
     try:

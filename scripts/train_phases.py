@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vsadcvsr.train.trainer import Trainer, TrainConfig  # noqa: E402
+from vsadcvsr.train.trainer import TF32_HELP, Trainer, TrainConfig, set_cuda_precision  # noqa: E402
 
 
 def _phase(text: str) -> tuple[float, float]:
@@ -49,12 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grad-clip", type=float, default=2.0)
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--log-every", type=int, default=25)
+    ap.add_argument("--tf32", action="store_true", help=TF32_HELP)
     ap.add_argument("--export", type=Path, default=None, help="prefix: PREFIX-pN.safetensors after phase N (fp16)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     if torch.cuda.is_available():
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+        set_cuda_precision(a.tf32)
         torch.backends.cudnn.benchmark = True
     cfg = TrainConfig(
         data=a.data, run_dir=a.run_dir, model=a.model, stage=a.stage, steps=10**9, batch=a.batch, crop=a.crop,
