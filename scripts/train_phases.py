@@ -25,6 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vsadcvsr.train.trainer import TF32_HELP, Trainer, TrainConfig, set_cuda_precision  # noqa: E402
 
 
+def _weights(text: str) -> dict[str, float]:
+    out = {}
+    for part in text.split(","):
+        name, _, w = part.partition("=")
+        out[name.strip()] = float(w) if w else 1.0
+    return out
+
+
 def _phase(text: str) -> tuple[float, float]:
     lr, _, seconds = text.partition(":")
     return float(lr), float(seconds)
@@ -42,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crop", type=int, default=d.crop)
     ap.add_argument("--frames", type=int, default=d.frames)
     ap.add_argument("--phases", type=_phase, nargs="+", required=True, metavar="LR:SECONDS")
+    ap.add_argument("--teachers", type=_weights, default={"gt": 1.0}, help="e.g. gt=0.8,animevideov3=0.2")
+    ap.add_argument("--preset-weights", type=_weights, default={}, help="e.g. mild=0.9,standard=0.1")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads on the CPU (0: torch's default)")
     ap.add_argument("--pixel-weight", type=float, default=1.0)
     ap.add_argument("--adv-pixel-weight", type=float, default=d.adv_pixel_weight)
     ap.add_argument("--adv-feature-weight", type=float, default=d.adv_feature_weight)
@@ -60,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         data=a.data, run_dir=a.run_dir, model=a.model, stage=a.stage, steps=10**9, batch=a.batch, crop=a.crop,
         frames=a.frames, lr=a.phases[0][0], lr_halve_at=1.0, d_lr=a.d_lr, grad_clip=a.grad_clip,
         pixel_weight=a.pixel_weight, adv_pixel_weight=a.adv_pixel_weight, adv_feature_weight=a.adv_feature_weight,
-        seed=a.seed, log_every=a.log_every, init=a.init,
+        seed=a.seed, log_every=a.log_every, init=a.init, teachers=a.teachers, preset_weights=a.preset_weights,
+        threads=a.threads,
     )
     trainer = Trainer(cfg)
     logging.getLogger(__name__).info("config %s phases %s", json.dumps(cfg.to_json()), a.phases)
