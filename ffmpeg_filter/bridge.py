@@ -404,6 +404,7 @@ def upscale_file(
     tile: int = 0,
     tile_overlap: int = 32,
     scene_threshold: float = 0.1,
+    colour_fix: bool | str = True,
     vf_pre: str | None = None,
     vf_post: str | None = None,
     start: int | float | str | None = None,
@@ -425,6 +426,7 @@ def upscale_file(
     :param tile:            spatial tile size in input pixels, 0 = whole frames.
     :param tile_overlap:    overlap of neighbouring tiles in input pixels.
     :param scene_threshold: engine's scene-cut threshold; windows never mix shots.
+    :param colour_fix:      "wavelet", "adain" or "none" (True = "wavelet"): the engine's colour correction.
     :param vf_pre:          FFmpeg filter chain applied before the model (decoder side), e.g. "yadif" or "crop=...".
     :param vf_post:         FFmpeg filter chain applied after the model (encoder side), e.g. "scale=1920:-2".
     :param start:           first frame: int = frame number, float = seconds, str = "100", "4.5s" or "1:02.5".
@@ -479,7 +481,8 @@ def upscale_file(
     from vsadcvsr.engine import Upscaler, upscale_stream  # at call time: tests swap in a fast stand-in engine
 
     try:
-        up = Upscaler(model=model, device=device, precision=precision, tile=tile, tile_overlap=tile_overlap)
+        up = Upscaler(model=model, device=device, precision=precision, tile=tile, tile_overlap=tile_overlap,
+                      colour_fix=colour_fix)
     except Exception as e:
         raise BridgeError(f"cannot load model {str(model)!r}: {e}") from None
 

@@ -33,7 +33,7 @@ Exit status: 0 success, 1 error, 2 usage error, 130/143 interrupted by SIGINT/SI
 _KNOWN = {
     "--model": True, "--device": True, "--precision": True, "--window": True, "--overlap": True,
     "--tile": True, "--tile-overlap": True, "--scene-threshold": True, "--vf-pre": True, "--vf-post": True,
-    "--start": True, "--end": True, "--ffmpeg": True,
+    "--start": True, "--end": True, "--ffmpeg": True, "--colour-fix": True,
     "--overwrite": False, "-y": False, "-q": False, "--quiet": False, "-h": False, "--help": False,
 }
 
@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", type=int, default=0, help="tile size in input pixels, 0 = whole frames (default)")
     p.add_argument("--tile-overlap", type=int, default=32, help="tile overlap in input pixels (default 32)")
     p.add_argument("--scene-threshold", type=float, default=0.1, help="scene-cut threshold (default 0.1)")
+    p.add_argument("--colour-fix", choices=("wavelet", "adain", "none"), default="wavelet",
+                   help="colour correction against the input: wavelet (low frequencies from the input, default), "
+                        "adain (per-channel mean/std per window) or none")
     p.add_argument("--vf-pre", metavar="FILTERS", help="FFmpeg filters before the model, e.g. yadif or crop=...")
     p.add_argument("--vf-post", metavar="FILTERS", help="FFmpeg filters after the model, e.g. scale=1920:-2")
     p.add_argument("--start", metavar="S", help="first frame or time of the range (100, 4.5s, 1:02.5)")
@@ -114,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.input, args.output,
             model=args.model, device=args.device, precision=args.precision,
             window=args.window, overlap=args.overlap, tile=args.tile, tile_overlap=args.tile_overlap,
-            scene_threshold=args.scene_threshold, vf_pre=args.vf_pre, vf_post=args.vf_post,
+            scene_threshold=args.scene_threshold, colour_fix=args.colour_fix, vf_pre=args.vf_pre, vf_post=args.vf_post,
             start=args.start, end=args.end, encoder_args=encoder_args, overwrite=args.overwrite,
             progress=not args.quiet, ffmpeg_path=args.ffmpeg,
         )

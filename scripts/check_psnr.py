@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     for m in a.models:
         r = validate(load_student(m), clips)
         print(json.dumps({"model": m, "psnr_y": round(r.psnr_y_model, 3), "psnr_y_cc": round(r.psnr_y_model_cc, 3),
+                          "psnr_y_wavelet": round(r.psnr_y_model_wavelet, 3),
                           "psnr_y_lanczos": round(r.psnr_y_lanczos, 3), "frames": r.frames}))
     for t in a.teachers:
         print(json.dumps({"teacher": t, "psnr_y": round(teacher_psnr_y(t, clips), 3)}))

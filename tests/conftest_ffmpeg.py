@@ -35,10 +35,12 @@ class FakeUpscaler:
 
     instances: list["FakeUpscaler"] = []
 
-    def __init__(self, model="default", device="cpu", precision="fp32", tile=0, tile_overlap=32, delay=0.0):
+    def __init__(self, model="default", device="cpu", precision="fp32", tile=0, tile_overlap=32, delay=0.0,
+                 colour_fix=True):
         if str(model) == "missing":
             raise FileNotFoundError("checkpoint not found: missing")
-        self.kwargs = dict(model=model, device=device, precision=precision, tile=tile, tile_overlap=tile_overlap)
+        self.kwargs = dict(model=model, device=device, precision=precision, tile=tile, tile_overlap=tile_overlap,
+                           colour_fix=colour_fix)
         self.delay = delay
         self.seen: list[torch.Tensor] = []
         self.stream_kwargs: dict = {}

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from vsadcvsr.checkpoint import CheckpointError
 from vsadcvsr.engine import FrameAssembler, Upscaler, WindowGrid, upscale_stream
-from vsadcvsr.engine.colour_fix import match_statistics
+from vsadcvsr.engine.colour_fix import colour_fix_mode, match_statistics, wavelet_fix, wavelet_low
 from vsadcvsr.engine.device import resolve_device, resolve_precision
 from vsadcvsr.engine.tiles import run_tiled
 from vsadcvsr.engine.windows import split_at_cuts
@@ -94,6 +94,36 @@ def test_colour_fix_matches_window_statistics() -> None:
     fixed = match_statistics(out, ref)
     assert torch.allclose(fixed.mean((0, 2, 3)), ref.mean((0, 2, 3)), atol=1e-5)
     assert torch.allclose(fixed.std((0, 2, 3)), ref.std((0, 2, 3)), atol=1e-4)
+
+
+def test_wavelet_fix_takes_low_frequencies_from_the_input_and_keeps_the_details() -> None:
+    lr = torch.rand(2, 3, 24, 32)
+    up = F.interpolate(lr, scale_factor=4, mode="bicubic", align_corners=False)
+    yy, xx = torch.meshgrid(torch.arange(96), torch.arange(128), indexing="ij")
+    detail = 0.1 * ((yy + xx) % 2 * 2 - 1).float()  # a one-pixel checkerboard: pure high frequency
+    cast = torch.tensor([0.2, -0.1, 0.05]).view(1, 3, 1, 1) + 0.1 * (xx / 128.0)  # colour cast and a slow ramp
+    fixed = wavelet_fix(up + detail + cast, lr)
+    assert (fixed - (up + detail)).abs().mean() < 0.01  # the cast is gone, the checkerboard stays
+    assert (wavelet_low(detail[None, None].expand(1, 3, -1, -1)).abs().max()) < 0.01  # the low-pass drops it
+    assert (wavelet_fix(up, lr) - up).abs().max() < 1e-5  # the input's own upscale is left as it is
+
+
+def test_colour_fix_modes() -> None:
+    assert colour_fix_mode(True) == "wavelet" and colour_fix_mode(False) == "none"
+    assert colour_fix_mode("adain") == "adain"
+    with pytest.raises(ValueError, match="colour_fix must be"):
+        colour_fix_mode("sharpen")
+
+
+def test_upscaler_colour_fix_modes_differ_and_none_is_the_raw_network(tiny_ckpt) -> None:
+    x = torch.rand(3, 3, 32, 48)
+    outs = {m: Upscaler(tiny_ckpt, colour_fix=m).upscale_window(x) for m in ("wavelet", "adain", "none")}
+    raw = Upscaler(tiny_ckpt, colour_fix=False).upscale_window(x)
+    assert torch.equal(outs["none"], raw)
+    assert torch.equal(Upscaler(tiny_ckpt).upscale_window(x), outs["wavelet"])  # the default
+    assert (outs["wavelet"] - outs["adain"]).abs().mean() > 1e-3
+    with pytest.raises(ValueError, match="colour_fix"):
+        Upscaler(tiny_ckpt, colour_fix="sharpen")
 
 
 def test_devices_and_precisions_are_checked() -> None:

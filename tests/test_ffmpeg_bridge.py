@@ -68,9 +68,11 @@ def test_output_is_4x_with_the_same_frames_timestamps_streams_and_tags(clips, en
 
 
 def test_engine_gets_float_rgb_frames_and_the_window_settings(clips, engine, tmp_path):
-    run(clips["av"], tmp_path / "out.mkv", model="some.safetensors", window=6, overlap=2, tile=32, precision="fp16")
+    run(clips["av"], tmp_path / "out.mkv", model="some.safetensors", window=6, overlap=2, tile=32, precision="fp16",
+        colour_fix="adain")
     (up,) = engine
-    assert up.kwargs == dict(model="some.safetensors", device="cpu", precision="fp16", tile=32, tile_overlap=32)
+    assert up.kwargs == dict(model="some.safetensors", device="cpu", precision="fp16", tile=32, tile_overlap=32,
+                             colour_fix="adain")
     assert up.stream_kwargs == dict(window=6, overlap=2, scene_threshold=0.1)
     assert up.seen[0].shape == (3, 38, 66) and 0.0 <= float(up.seen[0].min()) <= float(up.seen[0].max()) <= 1.0
 
@@ -329,6 +331,22 @@ def test_cli_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as e:
         main(["only-one-argument"])
     assert e.value.code == 2 and "adcvsr-ffmpeg: error:" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["in.mkv", "out.mkv", "--colour-fix", "sharpen"])
+    assert e.value.code == 2 and "--colour-fix: invalid choice" in capsys.readouterr().err
+
+
+def test_every_parser_option_is_known_to_the_argument_splitter():
+    from ffmpeg_filter.cli import _KNOWN, build_parser
+
+    options = {o: a.nargs != 0 for a in build_parser()._actions for o in a.option_strings}
+    assert options == _KNOWN
+
+
+def test_cli_colour_fix_reaches_the_engine(clips, engine, tmp_path):
+    assert main([str(clips["av"]), str(tmp_path / "a.mkv"), "-q", "--colour-fix", "none", "-preset", "ultrafast"]) == 0
+    assert main([str(clips["av"]), str(tmp_path / "b.mkv"), "-q", "-preset", "ultrafast"]) == 0
+    assert [up.kwargs["colour_fix"] for up in engine] == ["none", "wavelet"]
 
 
 def test_cli_prints_progress_on_stderr_only_and_q_silences_it(clips, engine, tmp_path, capsys):

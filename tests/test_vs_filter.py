@@ -129,6 +129,7 @@ def _variable_size() -> vs.VideoNode:
         (lambda: core.std.BlankClip(format=vs.RGB24), {"model": "/nowhere/x.safetensors"}, "checkpoint not found"),
         (lambda: core.std.BlankClip(format=vs.RGB24), {"overlap": 9}, "overlap must be between 0 and window/2"),
         (lambda: core.std.BlankClip(format=vs.RGB24), {"precision": "fp8"}, "unknown precision"),
+        (lambda: core.std.BlankClip(format=vs.RGB24), {"colour_fix": "sharpen"}, "colour_fix must be True, False or one"),
         (lambda: core.std.BlankClip(format=vs.RGB24), {"format": vs.YUV410P8}, "output format"),
         (lambda: 42, {}, "this is not a clip"),
     ],
@@ -139,15 +140,23 @@ def test_bad_input_is_a_clear_vs_error(make_clip, kwargs, message: str, tiny_ckp
         adcvsr.Upscale(make_clip(), **kwargs)
 
 
-def test_default_model_refuses_clearly_until_it_is_shipped() -> None:
+@pytest.mark.parametrize("mode", ["wavelet", "adain", "none"])
+def test_colour_fix_modes_by_name(mode: str, tiny_ckpt) -> None:
+    clip = gradient_clip(vs.YUV420P8, smooth=True)
+    out = adcvsr.Upscale(clip, model=str(tiny_ckpt), window=3, overlap=1, colour_fix=mode)
+    ref = adcvsr.Upscale(clip, model=str(tiny_ckpt), window=3, overlap=1, colour_fix=mode != "none")
+    planes = frame_array(out.get_frame(2))
+    assert planes[0].shape == (96, 160) and planes[0].std() > 0
+    if mode != "adain":  # True is "wavelet", False is "none"
+        assert all(np.array_equal(a, b) for a, b in zip(planes, frame_array(ref.get_frame(2))))
+
+
+def test_default_model_is_bundled_and_runs() -> None:
     from vsadcvsr.checkpoint import BUNDLED, WEIGHTS_DIR
 
-    if (WEIGHTS_DIR / BUNDLED["default"]).is_file():
-        clip = adcvsr.Upscale(core.std.BlankClip(format=vs.RGB24, width=32, height=32, length=2))
-        assert clip.width == 128
-    else:
-        with pytest.raises(vs.Error, match="adcvsr.Upscale: the bundled model 'default' is not trained yet"):
-            adcvsr.Upscale(core.std.BlankClip(format=vs.RGB24))
+    assert (WEIGHTS_DIR / BUNDLED["default"]).is_file(), "the default model ships inside the package"
+    clip = adcvsr.Upscale(core.std.BlankClip(format=vs.RGB24, width=32, height=32, length=2))
+    assert clip.width == 128 and clip.get_frame(1).width == 128
 
 
 def test_interlaced_frames_are_refused(tiny_ckpt) -> None:

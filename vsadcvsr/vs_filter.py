@@ -122,7 +122,7 @@ def Upscale(
     tile_overlap: int = 32,
     num_streams: int = 1,
     scene_threshold: float = 0.1,
-    colour_fix: bool = True,
+    colour_fix: bool | str = True,
     device_colour: bool | None = None,
     format: int | vs.PresetVideoFormat | None = None,
     width: int | None = None,
@@ -143,7 +143,8 @@ def Upscale(
     :param num_streams:      windows processed concurrently (CUDA streams on a GPU)
     :param scene_threshold:  luma difference (0-1) that starts a new shot; 0 disables detection.
                              `_SceneChangePrev` / `_SceneChangeNext` props, when present, are used instead
-    :param colour_fix:       match each window's colour statistics to the input (AdcSR's colour correction)
+    :param colour_fix:       AdcSR's colour correction against the input: "wavelet" (low frequencies taken from the
+                             input, per frame), "adain" (per-channel mean/std per window) or "none"; True = "wavelet"
     :param device_colour:    convert YUV/RGB on the inference device (default: on CUDA); otherwise VapourSynth's
                              resizer converts to and from RGBS around the model (faster on the CPU)
     :param format:           output format; default: the input's format at 4x size

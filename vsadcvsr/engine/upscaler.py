@@ -13,7 +13,7 @@ from torch import Tensor
 
 from ..checkpoint import CheckpointInfo, load_model, resolve_model_path
 from ..model import AdcVSR
-from .colour_fix import match_statistics
+from .colour_fix import apply_colour_fix, colour_fix_mode
 from .device import available_memory, resolve_device, resolve_precision
 from .tiles import run_tiled
 
@@ -60,7 +60,8 @@ class Upscaler:
     :param precision:     "fp32", "fp16", "bf16" or "auto" (fp16 on CUDA, fp32 on CPU)
     :param tile:          LR tile size in pixels; 0 picks one automatically when a window would not fit in memory
     :param tile_overlap:  LR pixels shared by neighbouring tiles (blended with cosine weights)
-    :param colour_fix:    match each window's colour statistics to the input's (AdcSR's colour correction)
+    :param colour_fix:    AdcSR's colour correction against the input: "wavelet" (low frequencies from the input,
+                          per frame), "adain" (per-channel mean/std over the window), "none"; True = "wavelet"
     :param num_streams:   windows processed at once (CUDA: one CUDA stream each)
     :param render_chunk:  frames the decoder renders at a time (it has no temporal layers)
     """
@@ -72,7 +73,7 @@ class Upscaler:
         precision: str = "auto",
         tile: int = 0,
         tile_overlap: int = 32,
-        colour_fix: bool = True,
+        colour_fix: bool | str = True,
         num_streams: int = 1,
         render_chunk: int = 4,
     ) -> None:
@@ -87,7 +88,7 @@ class Upscaler:
         self.scale = self.model.cfg.scale
         self.tile = tile
         self.tile_overlap = tile_overlap
-        self.colour_fix = colour_fix
+        self.colour_fix = colour_fix_mode(colour_fix)
         self.render_chunk = render_chunk
         self._slots = threading.Semaphore(num_streams)
         self._streams: list[torch.cuda.Stream | None] = (
@@ -143,8 +144,7 @@ class Upscaler:
                 y = run_tiled(self._net, x, tile, self.tile_overlap, self.scale, self.size_multiple)
             else:
                 y = self._net(x)
-            if self.colour_fix:
-                y = match_statistics(y, x)
+            y = apply_colour_fix(self.colour_fix, y, x)
             y = (y * 0.5 + 0.5).clamp_(0, 1)
             if stream is not None:
                 stream.synchronize()

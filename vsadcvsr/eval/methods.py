@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -149,6 +150,7 @@ class Ours:
     name: str
     model: str
     temporal: bool = True
+    colour_fix: str = "wavelet"
     window: int = 16
     overlap: int = 4
     device: str = "cpu"
@@ -170,7 +172,7 @@ class Ours:
             self._tmp = tempfile.TemporaryDirectory(prefix="vsadcvsr-2d-")
             path = strip_temporal(path, Path(self._tmp.name) / "no_temporal.safetensors")
         upscaler, self._stream = _engine()
-        self._up = upscaler(model=str(path), device=self.device, precision="fp32")
+        self._up = upscaler(model=str(path), device=self.device, precision="fp32", colour_fix=self.colour_fix)
 
     def upscale(self, lr: np.ndarray) -> np.ndarray:
         import torch
@@ -189,7 +191,8 @@ BUILTIN = ("lanczos", "bicubic", *PEERS)
 def build_method(spec: str) -> Method:
     """A method from its name: lanczos, bicubic, realesrgan-animevideov3, realesrgan-x4plus,
     realesrgan-x4plus-anime, realcugan, waifu2x, or ours:<model> / ours-2d:<model> (model: "default" or a
-    checkpoint path; ours-2d removes the temporal blocks). Raises MethodUnavailable for a missing package."""
+    checkpoint path; ours-2d removes the temporal blocks), optionally with a colour fix other than the default
+    wavelet one: ours+adain:<model>, ours-2d+none:<model>. Raises MethodUnavailable for a missing package."""
     if spec == "lanczos":
         return Resize("lanczos", cv2.INTER_LANCZOS4)
     if spec == "bicubic":
@@ -200,9 +203,9 @@ def build_method(spec: str) -> Method:
         return realcugan()
     if spec == "waifu2x":
         return waifu2x()
-    for prefix, temporal in (("ours:", True), ("ours-2d:", False)):
-        if spec.startswith(prefix):
-            model = spec.removeprefix(prefix)
-            label = "ours" if model == "default" else f"ours[{Path(model).stem}]"
-            return Ours(label if temporal else label.replace("ours", "ours-2d", 1), model, temporal)
+    m = re.fullmatch(r"(ours|ours-2d)(?:\+(wavelet|adain|none))?:(.+)", spec)
+    if m:
+        kind, fix, model = m[1], m[2] or "wavelet", m[3]
+        label = kind if model == "default" else f"{kind}[{Path(model).stem}]"
+        return Ours(label + (f"+{fix}" if m[2] else ""), model, kind == "ours", fix)
     raise ValueError(f"unknown method {spec!r}; known: {', '.join(BUILTIN)}, ours:<model>, ours-2d:<model>")

