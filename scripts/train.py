@@ -18,15 +18,7 @@ import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
 from vsadcvsr.train.trainer import (  # noqa: E402
-    TF32_HELP, Trainer, TrainConfig, set_cuda_precision, setup_distributed)
-
-
-def _teachers(text: str) -> dict[str, float]:
-    out = {}
-    for part in text.split(","):
-        name, _, w = part.partition("=")
-        out[name.strip()] = float(w) if w else 1.0
-    return out
+    TF32_HELP, Trainer, TrainConfig, parse_weights, set_cuda_precision, setup_distributed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,8 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr-halve-at", type=float, default=d.lr_halve_at)
     ap.add_argument("--d-lr", type=float, default=d.d_lr)
     ap.add_argument("--grad-clip", type=float, default=d.grad_clip, help="generator gradient norm limit (0: off)")
-    ap.add_argument("--teachers", type=_teachers, default=d.teachers, help="e.g. gt=1 or gt=0.8,animevideov3=0.2")
-    ap.add_argument("--preset-weights", type=_teachers, default={},
+    ap.add_argument("--teachers", type=parse_weights, default=d.teachers, help="e.g. gt=1 or gt=0.8,animevideov3=0.2")
+    ap.add_argument("--preset-weights", type=parse_weights, default={},
                     help="sampling weight per degradation preset of the stored clips, e.g. mild=0.8,standard=0.2")
     for name in ("pixel_weight", "perceptual_weight", "feature_weight", "ae_weight", "adv_pixel_weight",
                  "adv_feature_weight"):

@@ -22,15 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vsadcvsr.train.trainer import TF32_HELP, Trainer, TrainConfig, set_cuda_precision  # noqa: E402
-
-
-def _weights(text: str) -> dict[str, float]:
-    out = {}
-    for part in text.split(","):
-        name, _, w = part.partition("=")
-        out[name.strip()] = float(w) if w else 1.0
-    return out
+from vsadcvsr.train.trainer import TF32_HELP, Trainer, TrainConfig, parse_weights, set_cuda_precision  # noqa: E402
 
 
 def _phase(text: str) -> tuple[float, float]:
@@ -50,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crop", type=int, default=d.crop)
     ap.add_argument("--frames", type=int, default=d.frames)
     ap.add_argument("--phases", type=_phase, nargs="+", required=True, metavar="LR:SECONDS")
-    ap.add_argument("--teachers", type=_weights, default={"gt": 1.0}, help="e.g. gt=0.8,animevideov3=0.2")
-    ap.add_argument("--preset-weights", type=_weights, default={}, help="e.g. mild=0.9,standard=0.1")
+    ap.add_argument("--teachers", type=parse_weights, default={"gt": 1.0}, help="e.g. gt=0.8,animevideov3=0.2")
+    ap.add_argument("--preset-weights", type=parse_weights, default={}, help="e.g. mild=0.9,standard=0.1")
     ap.add_argument("--threads", type=int, default=0, help="torch threads on the CPU (0: torch's default)")
     ap.add_argument("--pixel-weight", type=float, default=1.0)
     ap.add_argument("--adv-pixel-weight", type=float, default=d.adv_pixel_weight)

@@ -470,6 +470,15 @@ def export_state(state_path: str | Path, path: str | Path, extra: dict[str, str]
     _export(path, student, get_config(cfg.model), cfg, int(st["step"]), data_meta, extra, dtype)
 
 
+def parse_weights(text: str) -> dict[str, float]:
+    """"gt=0.8,animevideov3=0.2" → {"gt": 0.8, "animevideov3": 0.2}; a name alone weighs 1."""
+    out = {}
+    for part in text.split(","):
+        name, _, w = part.partition("=")
+        out[name.strip()] = float(w) if w else 1.0
+    return out
+
+
 TF32_HELP = ("allow TF32 convolutions and matmuls on CUDA (faster; off by default: on an H200 the gradient norm of "
              "`tiny` reached 1e2-1e6 with them, against 2-5 on the CPU from the same state and data)")
 
