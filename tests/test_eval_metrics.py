@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from vsadcvsr.eval.fidelity import PSNR_CAP_DB, psnr_rgb, ssim_y
+from vsadcvsr.eval.fidelity import PSNR_CAP_DB, psnr_rgb, psnr_y, ssim_y
 from vsadcvsr.eval.no_reference import MetricUnavailable, brisque, matlab_halve, niqe
 from vsadcvsr.eval.vmaf import VmafUnavailable, vmaf_neg
 from vsadcvsr.eval.warping import occlusion_mask, warping_error
@@ -37,6 +37,17 @@ def test_ssim_of_identical_frames_is_one(photo: np.ndarray) -> None:
 def test_psnr_matches_its_definition_for_a_constant_error() -> None:
     a = np.full((8, 8, 3), 100, np.uint8)
     assert psnr_rgb(a, a + 5) == pytest.approx(10 * np.log10(255**2 / 25))
+
+
+def test_psnr_y_weighs_the_channels_as_bt601_luma() -> None:
+    a = np.full((8, 8, 3), 100, np.uint8)
+    b = a.copy()
+    b[..., 1] += 10  # green only: luma moves by 128.553/255 * 10
+    assert psnr_y(a, b) == pytest.approx(10 * np.log10(255**2 / (128.553 / 255 * 10) ** 2))
+    assert psnr_y(a, a.copy()) == PSNR_CAP_DB
+    c = a.copy()
+    c[..., 2] += 10  # blue weighs least, so the same error costs least
+    assert psnr_y(a, c) > psnr_y(a, b)
 
 
 def test_blur_lowers_psnr_and_ssim(photo: np.ndarray) -> None:

@@ -1,4 +1,4 @@
-"""Full-reference fidelity: PSNR on RGB and SSIM on luma, the conventions of the video SR literature."""
+"""Full-reference fidelity: PSNR on RGB and on luma, SSIM on luma, the conventions of the video SR literature."""
 from __future__ import annotations
 
 import numpy as np
@@ -25,6 +25,16 @@ def psnr_rgb(ref: np.ndarray, out: np.ndarray) -> float:
     if ref.shape != out.shape:
         raise ValueError(f"psnr_rgb: shapes differ, {ref.shape} vs {out.shape}")
     mse = float(np.mean((_as_float255(ref) - _as_float255(out)) ** 2))
+    if mse == 0.0:
+        return PSNR_CAP_DB
+    return min(PSNR_CAP_DB, 10.0 * float(np.log10(255.0**2 / mse)))
+
+
+def psnr_y(ref: np.ndarray, out: np.ndarray) -> float:
+    """PSNR in dB of BT.601 studio-range luma (MATLAB's rgb2ycbcr, peak 255), one frame; capped at `PSNR_CAP_DB`."""
+    if ref.shape != out.shape:
+        raise ValueError(f"psnr_y: shapes differ, {ref.shape} vs {out.shape}")
+    mse = float(np.mean((rgb_to_y(ref) - rgb_to_y(out)) ** 2))
     if mse == 0.0:
         return PSNR_CAP_DB
     return min(PSNR_CAP_DB, 10.0 * float(np.log10(255.0**2 / mse)))

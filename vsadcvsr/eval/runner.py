@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 #: Metric key → (column title, True if higher is better).
 METRICS: dict[str, tuple[str, bool]] = {
     "psnr": ("PSNR (RGB, dB)", True),
+    "psnr_y": ("PSNR-Y (dB)", True),
     "ssim": ("SSIM (Y)", True),
     "vmaf_neg": ("VMAF-NEG", True),
     "niqe": ("NIQE", False),
@@ -34,7 +35,7 @@ NOT_COMPUTED: dict[str, str] = {
     "DOVER": "needs DOVER's aesthetic and technical backbones (downloaded)",
 }
 #: Metrics that need a reference clip.
-FULL_REFERENCE = ("psnr", "ssim", "vmaf_neg")
+FULL_REFERENCE = ("psnr", "psnr_y", "ssim", "vmaf_neg")
 NO_REFERENCE = ("niqe", "brisque", "ewarp")
 
 
@@ -110,6 +111,8 @@ def score_clip(ref: np.ndarray, out: np.ndarray, metrics: Sequence[str], notes: 
     v: dict[str, float] = {}
     if "psnr" in metrics:
         v["psnr"] = float(np.mean([fidelity.psnr_rgb(r, o) for r, o in zip(ref, out)]))
+    if "psnr_y" in metrics:
+        v["psnr_y"] = float(np.mean([fidelity.psnr_y(r, o) for r, o in zip(ref, out)]))
     if "ssim" in metrics:
         v["ssim"] = float(np.mean([fidelity.ssim_y(r, o) for r, o in zip(ref, out)]))
     if "vmaf_neg" in metrics:
