@@ -70,11 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger(__name__).info("config %s phases %s", json.dumps(cfg.to_json()), a.phases)
     for i, (lr, seconds) in enumerate(a.phases):
         trainer.cfg.lr = lr
-        trainer.fit(max_seconds=seconds)
+        reason = trainer.fit(max_seconds=seconds)
         logging.getLogger(__name__).info("phase %d (lr %g, %g s) ended at step %d", i, lr, seconds, trainer.step)
         if a.export is not None:
             trainer.export(f"{a.export}-p{i}.safetensors", extra={"phases": json.dumps(a.phases[: i + 1])},
                            dtype=torch.float16)
+        if reason == "signal":  # SIGTERM ends the run, not only the phase
+            break
     return 0
 
 

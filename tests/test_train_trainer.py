@@ -124,3 +124,31 @@ def test_batches_cut_from_device_resident_clips_equal_the_host_path(tmp_path: Pa
     for h, r in zip(host, resident):
         for k in ("lr", "hr", "targets"):
             assert torch.equal(h[k], r[k]), k
+
+
+def test_sigterm_ends_a_phased_run_after_exporting_what_it_has(tmp_path: Path) -> None:
+    import importlib.util
+    import os
+    import signal
+    import threading
+    import time
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("train_phases", ROOT / "scripts" / "train_phases.py")
+    tp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tp)
+    ds = fx.dataset(4)
+    data = tmp_path / "d.npz"
+    np.savez(data, lr=ds.lr, hr=ds.hr, meta=np.array('{"clips": 4}'))
+    timer = threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    timer.start()
+    t0 = time.monotonic()
+    try:
+        tp.main(["--data", str(data), "--run-dir", str(tmp_path / "r"), "--batch", "2", "--crop", "16",
+                 "--phases", "1e-3:60", "1e-4:60", "--export", str(tmp_path / "m")])
+    finally:
+        timer.cancel()
+    assert time.monotonic() - t0 < 30  # not the 120 s of the two phases
+    assert (tmp_path / "m-p0.safetensors").is_file() and not (tmp_path / "m-p1.safetensors").exists()
+    assert (tmp_path / "r" / "state.pt").is_file()

@@ -386,12 +386,13 @@ class Trainer:
             with open(self._log_file, "a") as f:
                 f.write(json.dumps(rec) + "\n")
 
-    def fit(self, max_seconds: float | None = None, until: int | None = None) -> None:
+    def fit(self, max_seconds: float | None = None, until: int | None = None) -> str:
         """Trains until `steps` (resuming the run's state.pt if present), checkpointing every few minutes.
 
         `max_seconds` and `until` (a step) stop earlier, as an interruption would, after writing the state;
-        so does SIGTERM (after the current step).
+        so does SIGTERM (after the current step). Returns why it stopped: "steps", "time" or "signal".
         """
+        reason = "steps"
         self.load_state()
         stop = threading.Event()
         previous = None
@@ -419,13 +420,16 @@ class Trainer:
                 last_ckpt = time.monotonic()
             if max_seconds is not None and time.monotonic() - start >= max_seconds:
                 log.info("fit: time budget of %.0f s reached at step %d", max_seconds, self.step)
+                reason = "time"
                 break
             if stop.is_set():
                 log.info("fit: SIGTERM at step %d", self.step)
+                reason = "signal"
                 break
         self.save_state()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        return reason
 
     def export(self, path: str | Path, extra: dict[str, str] | None = None, dtype: torch.dtype | None = None) -> None:
         """Writes the student as a vsadcvsr checkpoint (safetensors + metadata, tensors in `dtype`); rank 0 only."""
