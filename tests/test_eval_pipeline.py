@@ -180,6 +180,10 @@ def test_crops_show_the_same_region_of_every_method(evaluation, tmp_path: Path) 
 def test_scatter_writes_a_png(evaluation, tmp_path: Path) -> None:
     report.scatter(evaluation, tmp_path / "s.png")
     assert cv2.imread(str(tmp_path / "s.png")) is not None
+    report.scatter(evaluation, tmp_path / "one.png", metrics=["brisque"])  # any single metric (was: a crash)
+    assert cv2.imread(str(tmp_path / "one.png")) is not None
+    report.scatter(evaluation, tmp_path / "none.png", metrics=["vmaf_neg"])  # not evaluated: nothing to draw
+    assert not (tmp_path / "none.png").exists()
 
 
 def test_evaluate_script_writes_all_outputs(tmp_path: Path, hr_clip: np.ndarray, capsys) -> None:

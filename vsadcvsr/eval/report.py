@@ -113,15 +113,17 @@ def save_crops(ev: Evaluation, clip: str, path: str | Path, frame: int | None = 
     return y, x, h, w
 
 
-def scatter(ev: Evaluation, path: str | Path, metrics: Sequence[str] = ("psnr", "vmaf_neg", "niqe", "ewarp"),
-            title: str = "") -> None:
-    """Quality against seconds per frame (log scale), one panel per metric, mean over clips; dashed: reference."""
+def scatter(ev: Evaluation, path: str | Path, metrics: Sequence[str] | None = None, title: str = "") -> None:
+    """Quality against seconds per frame (log scale), one panel per metric (default: every metric evaluated),
+    mean over clips; dashed: reference. Writes nothing when no metric was evaluated."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = [m for m in metrics if m in ev.metrics]
+    metrics = [m for m in (metrics or ev.metrics) if m in ev.metrics]
+    if not metrics:
+        return
     cols = min(2, len(metrics))
     rows = -(-len(metrics) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.9 * rows), squeeze=False)
