@@ -1,8 +1,16 @@
-"""Trainer: resuming gives the state of an uninterrupted run; export gives a loadable vsadcvsr checkpoint."""
+"""Trainer: resume equals an uninterrupted run; exports (fp32, fp16) load; GPU-resident batches; timed phases."""
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
+import signal
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
 from vsadcvsr.checkpoint import load_model
@@ -93,18 +101,19 @@ def test_a_2d_student_starts_from_a_temporal_state_without_its_temporal_blocks(t
         assert torch.equal(v, src[k]), k
 
 
-def test_timed_phases_export_after_each_phase(tmp_path: Path) -> None:
-    import importlib.util
-    import json
-
-    import numpy as np
-
+def _train_phases_and_data(tmp_path: Path) -> tuple[Any, Path]:
+    """scripts/train_phases.py as a module, and a tiny training set written as the scripts read it."""
     spec = importlib.util.spec_from_file_location("train_phases", ROOT / "scripts" / "train_phases.py")
     tp = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tp)
     ds = fx.dataset(4)
     data = tmp_path / "d.npz"
     np.savez(data, lr=ds.lr, hr=ds.hr, meta=np.array('{"clips": 4}'))
+    return tp, data
+
+
+def test_timed_phases_export_after_each_phase(tmp_path: Path) -> None:
+    tp, data = _train_phases_and_data(tmp_path)
     tp.main(["--data", str(data), "--run-dir", str(tmp_path / "r"), "--batch", "2", "--crop", "16",
              "--phases", "1e-3:0.01", "1e-4:0.01", "--log-every", "1", "--export", str(tmp_path / "m")])
     for i in (0, 1):
@@ -127,20 +136,7 @@ def test_batches_cut_from_device_resident_clips_equal_the_host_path(tmp_path: Pa
 
 
 def test_sigterm_ends_a_phased_run_after_exporting_what_it_has(tmp_path: Path) -> None:
-    import importlib.util
-    import os
-    import signal
-    import threading
-    import time
-
-    import numpy as np
-
-    spec = importlib.util.spec_from_file_location("train_phases", ROOT / "scripts" / "train_phases.py")
-    tp = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tp)
-    ds = fx.dataset(4)
-    data = tmp_path / "d.npz"
-    np.savez(data, lr=ds.lr, hr=ds.hr, meta=np.array('{"clips": 4}'))
+    tp, data = _train_phases_and_data(tmp_path)
     timer = threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGTERM))
     timer.start()
     t0 = time.monotonic()

@@ -20,24 +20,26 @@ def rgb_to_y(img: np.ndarray) -> np.ndarray:
     return 16.0 + 65.481 * x[..., 0] + 128.553 * x[..., 1] + 24.966 * x[..., 2]
 
 
+def _psnr(ref: np.ndarray, out: np.ndarray) -> float:
+    """PSNR in dB of two arrays on a 0-255 scale (peak 255), capped at `PSNR_CAP_DB`."""
+    mse = float(np.mean((ref - out) ** 2))
+    if mse == 0.0:
+        return PSNR_CAP_DB
+    return min(PSNR_CAP_DB, 10.0 * float(np.log10(255.0**2 / mse)))
+
+
 def psnr_rgb(ref: np.ndarray, out: np.ndarray) -> float:
     """PSNR in dB over all RGB samples of one frame (uint8, or float in [0, 1]); capped at `PSNR_CAP_DB`."""
     if ref.shape != out.shape:
         raise ValueError(f"psnr_rgb: shapes differ, {ref.shape} vs {out.shape}")
-    mse = float(np.mean((_as_float255(ref) - _as_float255(out)) ** 2))
-    if mse == 0.0:
-        return PSNR_CAP_DB
-    return min(PSNR_CAP_DB, 10.0 * float(np.log10(255.0**2 / mse)))
+    return _psnr(_as_float255(ref), _as_float255(out))
 
 
 def psnr_y(ref: np.ndarray, out: np.ndarray) -> float:
     """PSNR in dB of BT.601 studio-range luma (MATLAB's rgb2ycbcr, peak 255), one frame; capped at `PSNR_CAP_DB`."""
     if ref.shape != out.shape:
         raise ValueError(f"psnr_y: shapes differ, {ref.shape} vs {out.shape}")
-    mse = float(np.mean((rgb_to_y(ref) - rgb_to_y(out)) ** 2))
-    if mse == 0.0:
-        return PSNR_CAP_DB
-    return min(PSNR_CAP_DB, 10.0 * float(np.log10(255.0**2 / mse)))
+    return _psnr(rgb_to_y(ref), rgb_to_y(out))
 
 
 def ssim_y(ref: np.ndarray, out: np.ndarray) -> float:
