@@ -47,9 +47,10 @@ if ! dpkg -s libvulkan1 libomp5-14 >/dev/null 2>&1; then
     echo "setup: libvulkan1/libomp5-14 missing (not root): the ncnn peers will be skipped" >&2
   fi
 fi
-# vspipe needs its config file once per user (it finds Python through it).
+# vspipe finds Python through a per-user config file with one entry per VapourSynth installation: add this
+# .venv's entry unless it is there (another checkout's entry does not serve this one).
 cfg="${XDG_CONFIG_HOME:-$HOME/.config}/vapoursynth/vapoursynth.toml"
-if [ ! -f "$cfg" ]; then
+if ! grep -qF "\"$(pwd -P)/.venv/" "$cfg" 2>/dev/null; then
   .venv/bin/vapoursynth config >&2 || true
 fi
 echo "setup: ready (.venv)" >&2
