@@ -72,6 +72,15 @@ def test_a_saved_training_state_exports_the_same_student(tmp_path: Path) -> None
         assert k == k2 and torch.equal(v, v2)
 
 
+def test_a_loaded_training_set_holds_hr_once(tmp_path: Path) -> None:
+    from vsadcvsr.train.dataset import ClipDataset
+
+    ds = fx.dataset(4)
+    np.savez(tmp_path / "d.npz", lr=ds.lr, hr=ds.hr, meta=np.array('{"clips": 4}'))
+    loaded = ClipDataset.load(tmp_path / "d.npz")
+    assert loaded.teachers["gt"] is loaded.hr and np.array_equal(loaded.hr, ds.hr)
+
+
 def test_fp16_export_is_half_the_size_and_loads_as_fp32(tmp_path: Path) -> None:
     t = _trainer(tmp_path, 1)
     t.fit()
@@ -127,7 +136,7 @@ def test_batches_cut_from_device_resident_clips_equal_the_host_path(tmp_path: Pa
     # On a GPU the trainer keeps the clips in device memory; here CPU tensors stand in for that memory.
     t = _trainer(tmp_path, 1)
     host = [t.batch(s) for s in (0, 5)]
-    for a in (t.data.lr, *t.data.teachers.values()):
+    for a in (t.data.lr, t.data.hr, *t.data.teachers.values()):
         t._resident[id(a)] = torch.from_numpy(a)
     resident = [t.batch(s) for s in (0, 5)]
     for h, r in zip(host, resident):

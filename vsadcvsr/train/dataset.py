@@ -115,9 +115,10 @@ class ClipDataset:
     @classmethod
     def load(cls, path: str | Path) -> "ClipDataset":
         z = np.load(path)
-        teachers = {"gt": z["hr"]}
+        hr = z["hr"]  # each z[...] reads the file again: read HR once, for itself and as the "gt" teacher
+        teachers = {"gt": hr}
         teachers.update({k[len("teacher_"):]: z[k] for k in z.files if k.startswith("teacher_")})
-        return cls(z["lr"], z["hr"], teachers, json.loads(str(z["meta"])))
+        return cls(z["lr"], hr, teachers, json.loads(str(z["meta"])))
 
     def __len__(self) -> int:
         return len(self.lr)

@@ -157,7 +157,7 @@ class Trainer:
         # On a GPU the clips live in its memory (uint8) and batches are cut there: no host copies per step.
         self._resident: dict[int, Tensor] = {}
         if self.device.type == "cuda":
-            arrays = [self.data.lr, *self.data.teachers.values()]
+            arrays = [self.data.lr, self.data.hr, *self.data.teachers.values()]
             for a in arrays:
                 if id(a) not in self._resident:
                     self._resident[id(a)] = torch.from_numpy(a).to(self.device)
