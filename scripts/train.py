@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-seconds", type=float, default=None, help="stop (and checkpoint) after this long")
     ap.add_argument("--export", type=Path, default=None, help="write the student here as a .safetensors at the end")
     ap.add_argument("--tf32", action="store_true", help=TF32_HELP)
+    ap.add_argument("--pixel-colour-fix", choices=("none", "wavelet"), default="none",
+                    help="wavelet: the pixel losses see the output after the engine's wavelet colour fix")
     ap.add_argument("--export-dtype", choices=("fp16", "fp32"), default="fp16", help="storage type of --export")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)

@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--tf32", action="store_true", help=TF32_HELP)
+    ap.add_argument("--pixel-colour-fix", choices=("none", "wavelet"), default="none",
+                    help="wavelet: the pixel losses see the output after the engine's wavelet colour fix")
     ap.add_argument("--export", type=Path, default=None, help="prefix: PREFIX-pN.safetensors after phase N (fp16)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         frames=a.frames, lr=a.phases[0][0], lr_halve_at=1.0, d_lr=a.d_lr, grad_clip=a.grad_clip,
         pixel_weight=a.pixel_weight, adv_pixel_weight=a.adv_pixel_weight, adv_feature_weight=a.adv_feature_weight,
         seed=a.seed, log_every=a.log_every, init=a.init, teachers=a.teachers, preset_weights=a.preset_weights,
-        threads=a.threads,
+        threads=a.threads, pixel_colour_fix=a.pixel_colour_fix,
     )
     trainer = Trainer(cfg)
     logging.getLogger(__name__).info("config %s phases %s", json.dumps(cfg.to_json()), a.phases)

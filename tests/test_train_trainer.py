@@ -157,3 +157,21 @@ def test_sigterm_ends_a_phased_run_after_exporting_what_it_has(tmp_path: Path) -
     assert time.monotonic() - t0 < 30  # not the 120 s of the two phases
     assert (tmp_path / "m-p0.safetensors").is_file() and not (tmp_path / "m-p1.safetensors").exists()
     assert (tmp_path / "r" / "state.pt").is_file()
+
+
+def test_pixel_losses_can_see_the_output_after_the_wavelet_colour_fix(tmp_path: Path) -> None:
+    import pytest
+
+    from vsadcvsr.engine.colour_fix import wavelet_fix
+
+    cfg = _cfg(tmp_path, 1)
+    cfg.stage, cfg.pixel_colour_fix = 1, "wavelet"
+    t = Trainer(cfg, dataset=fx.dataset(4))
+    b = t.batch(0)
+    _, terms, x_s, _ = t.generator_losses(b)
+    fixed = wavelet_fix(x_s.flatten(0, 1), b["lr"].flatten(0, 1)).view_as(x_s)
+    assert terms["l1_gt"] == pytest.approx(float((fixed - b["targets"][0]).abs().mean()), rel=1e-5)
+    assert terms["l1_gt"] != pytest.approx(float((x_s - b["targets"][0]).abs().mean()), rel=1e-3)
+    cfg.pixel_colour_fix = "sharpen"
+    with pytest.raises(ValueError, match="pixel_colour_fix"):
+        Trainer(cfg, dataset=fx.dataset(4))

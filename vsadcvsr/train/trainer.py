@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..checkpoint import save_checkpoint
+from ..engine.colour_fix import wavelet_fix
 from ..model import AdcVSR, AdcVSRConfig, get_config
 from .data import Material, load_material, shuffle_frames, static_clip, unrelated_crops
 from .dataset import ClipDataset
@@ -57,6 +58,7 @@ class TrainConfig:
     teachers: dict[str, float] = field(default_factory=lambda: {"gt": 1.0})
     preset_weights: dict[str, float] = field(default_factory=dict)  # sampling weight per degradation preset
     pixel_weight: float = 0.1
+    pixel_colour_fix: str = "none"  # "wavelet": pixel terms see the output after the engine's wavelet colour fix
     perceptual_weight: float = 1.0
     feature_weight: float = 1.0
     ae_weight: float = 1.0
@@ -125,6 +127,8 @@ class Trainer:
         self.cfg = cfg
         if cfg.stage not in (1, 2):
             raise ValueError(f"Trainer: stage must be 1 or 2, got {cfg.stage}")
+        if cfg.pixel_colour_fix not in ("none", "wavelet"):
+            raise ValueError(f"Trainer: pixel_colour_fix must be none or wavelet, got {cfg.pixel_colour_fix!r}")
         unknown = set(cfg.teachers) - {"gt", "animevideov3", "x4plus"}
         if unknown:
             raise ValueError(f"Trainer: unknown teachers {sorted(unknown)}")
@@ -307,9 +311,12 @@ class Trainer:
         names = [k for k, w in c.teachers.items() if w > 0]
         terms: dict[str, Tensor] = {}
         total = x_s.new_zeros(())
+        x_px = x_s
+        if c.pixel_colour_fix == "wavelet":  # train the details the engine keeps; low frequencies come from the input
+            x_px = wavelet_fix(x_s.flatten(0, 1), b["lr"].flatten(0, 1)).view_as(x_s)
         for i, k in enumerate(names):
             w = c.teachers[k]
-            px = pixel_regression(x_s, b["targets"][i], c.perceptual_weight)
+            px = pixel_regression(x_px, b["targets"][i], c.perceptual_weight)
             for n, v in px.items():
                 terms[f"{n}_{k}"] = v
             total = total + w * c.pixel_weight * sum(px.values())
