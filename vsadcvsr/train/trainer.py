@@ -105,9 +105,10 @@ class Generator(nn.Module):
                 rec.view(k, b, t, *rec.shape[1:]))
 
 
-def _to_tensor(a: np.ndarray) -> Tensor:
-    """(..., H, W, 3) uint8 → (..., 3, H, W) float in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(a)).movedim(-1, -3).float().div(127.5).sub(1.0)
+def _to_tensor(a: np.ndarray | Tensor) -> Tensor:
+    """(..., H, W, 3) uint8 → (..., 3, H, W) float in [-1, 1], on the device it is on."""
+    t = a if isinstance(a, Tensor) else torch.from_numpy(np.ascontiguousarray(a))
+    return t.movedim(-1, -3).float().div(127.5).sub(1.0)
 
 
 def _floats(terms: dict[str, Tensor]) -> dict[str, float]:
@@ -295,8 +296,7 @@ class Trainer:
         if dev is None:
             return _to_tensor(a[win])
         idx, *rest = win
-        x = dev[torch.as_tensor(idx, device=self.device)][(slice(None), *rest)]
-        return x.movedim(-1, -3).float().div(127.5).sub(1.0)
+        return _to_tensor(dev[(torch.as_tensor(idx, device=self.device), *rest)])  # gathers only the crops
 
     # ----------------------------------------------------------------------------------------- steps
 
