@@ -1,6 +1,7 @@
 """Builds the precomputed training set (LR/HR clips + teacher outputs) for scripts/train.py.
 
 Example: python scripts/make_training_data.py runs/data/train.npz --clips 800 --teacher animevideov3=800
+Add a teacher to an existing file (only the missing clips run): ... runs/data/train.npz --add-teacher x4plus=600
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vsadcvsr.train.data import load_material  # noqa: E402
-from vsadcvsr.train.dataset import build_dataset  # noqa: E402
+from vsadcvsr.train.dataset import add_teacher, build_dataset  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--teacher", action="append", default=[], metavar="NAME=N",
                     help="precompute teacher NAME (animevideov3, x4plus) for the first N clips; repeatable")
+    ap.add_argument("--add-teacher", metavar="NAME=N", help="extend teacher NAME of the existing OUTPUT to its "
+                    "first N clips and write nothing else")
     ap.add_argument("--mild-fraction", type=float, default=0.5)
     ap.add_argument("--static-fraction", type=float, default=0.15)
     ap.add_argument("--workers", type=int, default=1, help="processes that degrade clips (same result for any number)")
@@ -31,6 +34,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     if a.lr_size % 16:
         ap.error("--lr-size must be a multiple of 16")
+    if a.add_teacher:
+        name, _, n = a.add_teacher.partition("=")
+        if not n.isdigit():
+            ap.error("--add-teacher takes NAME=N")
+        try:
+            add_teacher(a.output, name, int(n))
+        except (OSError, ValueError) as e:
+            print(f"make_training_data: {e}", file=sys.stderr)
+            return 2
+        return 0
     teachers = {}
     for t in a.teacher:
         name, _, n = t.partition("=")

@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--d-lr", type=float, default=d.d_lr)
     ap.add_argument("--grad-clip", type=float, default=d.grad_clip, help="generator gradient norm limit (0: off)")
     ap.add_argument("--teachers", type=parse_weights, default=d.teachers, help="e.g. gt=1 or gt=0.8,animevideov3=0.2")
+    ap.add_argument("--teacher-mix", choices=("losses", "blend"), default="losses",
+                    help="losses: one loss per teacher, weighted; blend: one loss on the weighted mean of the teachers")
     ap.add_argument("--preset-weights", type=parse_weights, default={},
                     help="sampling weight per degradation preset of the stored clips, e.g. mild=0.8,standard=0.2")
     for name in ("pixel_weight", "perceptual_weight", "feature_weight", "ae_weight", "adv_pixel_weight",

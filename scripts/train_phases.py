@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=d.frames)
     ap.add_argument("--phases", type=_phase, nargs="+", required=True, metavar="LR:SECONDS")
     ap.add_argument("--teachers", type=parse_weights, default={"gt": 1.0}, help="e.g. gt=0.8,animevideov3=0.2")
+    ap.add_argument("--teacher-mix", choices=("losses", "blend"), default="losses",
+                    help="losses: one loss per teacher, weighted; blend: one loss on the weighted mean of the teachers")
     ap.add_argument("--preset-weights", type=parse_weights, default={}, help="e.g. mild=0.9,standard=0.1")
     ap.add_argument("--threads", type=int, default=0, help="torch threads on the CPU (0: torch's default)")
     ap.add_argument("--pixel-weight", type=float, default=1.0)
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         frames=a.frames, lr=a.phases[0][0], lr_halve_at=1.0, d_lr=a.d_lr, grad_clip=a.grad_clip,
         pixel_weight=a.pixel_weight, adv_pixel_weight=a.adv_pixel_weight, adv_feature_weight=a.adv_feature_weight,
         seed=a.seed, log_every=a.log_every, init=a.init, teachers=a.teachers, preset_weights=a.preset_weights,
-        threads=a.threads, pixel_colour_fix=a.pixel_colour_fix,
+        threads=a.threads, pixel_colour_fix=a.pixel_colour_fix, teacher_mix=a.teacher_mix,
     )
     trainer = Trainer(cfg)
     logging.getLogger(__name__).info("config %s phases %s", json.dumps(cfg.to_json()), a.phases)

@@ -88,12 +88,26 @@ def test_interpolators_upscale_by_four(name: str, hr_clip: np.ndarray) -> None:
     assert out.shape == (4, 96, 128, 3) and out.dtype == np.uint8
 
 
-def test_realesrgan_animevideov3_upscales_by_four(hr_clip: np.ndarray) -> None:
+def test_realesrgan_animevideov3_upscales_by_four_and_keeps_stdout_clean(hr_clip: np.ndarray, capfd) -> None:
     try:
         m = build_method("realesrgan-animevideov3")
     except MethodUnavailable as e:
         pytest.skip(str(e))
     assert m.upscale(hr_clip[:1, :16, :20]).shape == (1, 64, 80, 3)
+    out, err = capfd.readouterr()
+    assert out == ""  # ncnn's progress lines go to stderr: evaluate.py's report is on stdout
+
+
+def test_a_blend_is_the_weighted_mean_of_its_methods(hr_clip: np.ndarray) -> None:
+    lr = hr_clip[:2, :24, :32]
+    m = build_method("blend:lanczos=3,bicubic=1")
+    want = 0.75 * build_method("lanczos").upscale(lr).astype(np.float32) + 0.25 * build_method("bicubic").upscale(lr)
+    out = m.upscale(lr)
+    assert out.dtype == np.uint8 and np.abs(out - want).max() <= 0.5 + 1e-3
+    assert m.name == "blend[3 lanczos + 1 bicubic]"
+    for bad in ("blend:lanczos", "blend:lanczos=0,bicubic=1", "blend:nearest=1"):
+        with pytest.raises(ValueError):
+            build_method(bad)
 
 
 def test_unknown_method_names_the_known_ones() -> None:

@@ -175,3 +175,52 @@ def test_pixel_losses_can_see_the_output_after_the_wavelet_colour_fix(tmp_path: 
     cfg.pixel_colour_fix = "sharpen"
     with pytest.raises(ValueError, match="pixel_colour_fix"):
         Trainer(cfg, dataset=fx.dataset(4))
+
+
+def test_a_blended_teacher_mix_regresses_to_the_weighted_mean_image(tmp_path: Path) -> None:
+    import pytest
+
+    ds = fx.dataset(4)
+    ds.teachers["animevideov3"] = (255 - ds.hr).copy()  # a second, very different "teacher"
+    cfg = _cfg(tmp_path, 1)
+    cfg.stage, cfg.teachers, cfg.teacher_mix = 1, {"gt": 0.75, "animevideov3": 0.25}, "blend"
+    t = Trainer(cfg, dataset=ds)
+    b = t.batch(0)
+    hr = b["hr"]
+    assert b["targets"].shape[0] == 1
+    torch.testing.assert_close(b["targets"][0], 0.75 * hr + 0.25 * -hr, atol=1e-5, rtol=0)  # 255 - x is -x in [-1, 1]
+    _, terms, x_s, _ = t.generator_losses(b)
+    assert "l1_blend" in terms and "l1_gt" not in terms
+    assert terms["l1_blend"] == pytest.approx(float((x_s - 0.5 * hr).abs().mean()), rel=1e-5)
+    cfg.teacher_mix = "median"
+    with pytest.raises(ValueError, match="teacher_mix"):
+        Trainer(cfg, dataset=ds)
+
+
+def test_add_teacher_runs_only_the_missing_clips_and_keeps_the_rest(tmp_path: Path, monkeypatch) -> None:
+    import pytest
+
+    from vsadcvsr.train import dataset as dsmod
+
+    ds = fx.dataset(4)
+    have = np.full((1, *ds.hr.shape[1:]), 7, np.uint8)
+    path = tmp_path / "d.npz"
+    meta = {"clips": 4, "teachers": {"x4plus": 1}}
+    np.savez(path, lr=ds.lr, hr=ds.hr, teacher_x4plus=have, meta=np.array(json.dumps(meta)))
+    ran: list[int] = []
+
+    def fake_teacher(name: str, lr: np.ndarray, hr: np.ndarray | None = None) -> np.ndarray:
+        ran.append(int(lr.sum()))  # stands in for the ncnn network: only which clips run is under test
+        return np.full((len(lr), 4 * lr.shape[1], 4 * lr.shape[2], 3), 9, np.uint8)
+
+    monkeypatch.setattr(dsmod, "run_teacher", fake_teacher)
+    dsmod.add_teacher(path, "x4plus", 3)
+    loaded = dsmod.ClipDataset.load(path)
+    assert ran == [int(ds.lr[i].sum()) for i in (1, 2)]
+    assert loaded.teachers["x4plus"].shape[0] == 3 and loaded.meta["teachers"]["x4plus"] == 3
+    assert (loaded.teachers["x4plus"][0] == 7).all() and (loaded.teachers["x4plus"][1:] == 9).all()
+    assert np.array_equal(loaded.hr, ds.hr) and not list(tmp_path.glob("*.part*"))
+    with pytest.raises(ValueError, match="add_teacher"):
+        dsmod.add_teacher(path, "gt", 2)
+    with pytest.raises(ValueError, match="add_teacher"):
+        dsmod.add_teacher(path, "x4plus", 9)

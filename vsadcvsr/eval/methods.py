@@ -18,6 +18,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from ..stdio import stdout_to_stderr
+
 log = logging.getLogger(__name__)
 
 SCALE = 4
@@ -75,7 +77,44 @@ class NcnnFrames:
 
     def upscale(self, lr: np.ndarray) -> np.ndarray:
         self.load()
-        return np.stack([self._one(f) for f in lr])
+        with stdout_to_stderr():  # the ncnn wrappers print progress on fd 1, where the report goes
+            return np.stack([self._one(f) for f in lr])
+
+
+@dataclass
+class Blend:
+    """The weighted mean image of other methods' outputs (e.g. a blended teacher target, as training uses)."""
+
+    name: str
+    parts: list[tuple[Method, float]]
+
+    def load(self) -> None:
+        for m, _ in self.parts:
+            if hasattr(m, "load"):
+                m.load()
+
+    def upscale(self, lr: np.ndarray) -> np.ndarray:
+        total = sum(w for _, w in self.parts)
+        acc = sum(w / total * m.upscale(lr).astype(np.float32) for m, w in self.parts)
+        return np.clip(np.rint(acc), 0, 255).astype(np.uint8)
+
+
+def blend(spec: str) -> Blend:
+    """"A=0.65,B=0.35" (method names and weights) → their weighted mean."""
+    parts = []
+    for item in spec.split(","):
+        name, _, w = item.partition("=")
+        try:
+            weight = float(w)
+        except ValueError:
+            raise ValueError(f"blend: {item!r} is not METHOD=WEIGHT") from None
+        if weight <= 0:
+            raise ValueError(f"blend: the weight of {name} must be positive")
+        parts.append((build_method(name), weight))
+    if not parts:
+        raise ValueError("blend: no methods")
+    label = " + ".join(f"{w:g} {m.name.removeprefix('realesrgan-')}" for m, w in parts)
+    return Blend(f"blend[{label}]", parts)
 
 
 def realesrgan(model: str) -> NcnnFrames:
@@ -192,7 +231,8 @@ def build_method(spec: str) -> Method:
     """A method from its name: lanczos, bicubic, realesrgan-animevideov3, realesrgan-x4plus,
     realesrgan-x4plus-anime, realcugan, waifu2x, or ours:<model> / ours-2d:<model> (model: "default" or a
     checkpoint path; ours-2d removes the temporal blocks), optionally with a colour fix other than the default
-    wavelet one: ours+adain:<model>, ours-2d+none:<model>. Raises MethodUnavailable for a missing package."""
+    wavelet one: ours+adain:<model>, ours-2d+none:<model>; or blend:A=WA,B=WB (the weighted mean of methods A and
+    B). Raises MethodUnavailable for a missing package."""
     if spec == "lanczos":
         return Resize("lanczos", cv2.INTER_LANCZOS4)
     if spec == "bicubic":
@@ -203,9 +243,12 @@ def build_method(spec: str) -> Method:
         return realcugan()
     if spec == "waifu2x":
         return waifu2x()
+    if spec.startswith("blend:"):
+        return blend(spec.removeprefix("blend:"))
     m = re.fullmatch(r"(ours|ours-2d)(?:\+(wavelet|adain|none))?:(.+)", spec)
     if m:
         kind, fix, model = m[1], m[2] or "wavelet", m[3]
         label = kind if model == "default" else f"{kind}[{Path(model).stem}]"
         return Ours(label + (f"+{fix}" if m[2] else ""), model, kind == "ours", fix)
-    raise ValueError(f"unknown method {spec!r}; known: {', '.join(BUILTIN)}, ours:<model>, ours-2d:<model>")
+    raise ValueError(f"unknown method {spec!r}; known: {', '.join(BUILTIN)}, ours:<model>, ours-2d:<model>, "
+                     "blend:A=WA,B=WB")

@@ -16,7 +16,7 @@ import numpy as np
 
 from .data import IMAGE_LICENCES, VIDEO_LICENCES, Material, static_clip, video_clip
 from .degradation import degrade_clip
-from .teachers import run_teacher
+from .teachers import TEACHERS, run_teacher
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,37 @@ def build_dataset(
     np.savez(tmp, lr=lr, hr=hr, meta=np.array(json.dumps(meta)), **out)
     os.replace(tmp, path)
     log.info("build_dataset: wrote %s (%d clips) in %.1f s", path, clips, time.monotonic() - t0)
+
+
+def add_teacher(path: str | Path, name: str, clips: int) -> None:
+    """Extends `teacher_<name>` of a file written by `build_dataset` to its first `clips` clips, running the teacher
+    only on the clips that lack it; the file is replaced atomically (a crash leaves the old one)."""
+    if name == "gt" or name not in TEACHERS:
+        raise ValueError(f"add_teacher: {name!r} is not a network teacher; known: "
+                         f"{', '.join(k for k in TEACHERS if k != 'gt')}")
+    path = Path(path)
+    z = np.load(path)
+    arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    lr = arrays["lr"]
+    if not 0 < clips <= len(lr):
+        raise ValueError(f"add_teacher: clips must be in 1..{len(lr)}, got {clips}")
+    key = f"teacher_{name}"
+    have = arrays.get(key, np.zeros((0, *arrays["hr"].shape[1:]), np.uint8))
+    out = np.zeros((max(clips, len(have)), *arrays["hr"].shape[1:]), np.uint8)
+    out[:len(have)] = have
+    t0 = time.monotonic()
+    for i in range(len(have), clips):
+        out[i] = run_teacher(name, lr[i])
+        if (i + 1) % 50 == 0:
+            log.info("add_teacher: %s %d/%d clips, %.1f s", name, i + 1, clips, time.monotonic() - t0)
+    arrays[key] = out
+    meta["teachers"][name] = len(out)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part.npz", dir=path.parent)
+    os.close(fd)
+    np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
+    os.replace(tmp, path)
+    log.info("add_teacher: wrote %s (%s on %d clips) in %.1f s", path, name, len(out), time.monotonic() - t0)
 
 
 def _degrade_job(job: tuple[int, np.ndarray, int, str]) -> tuple[int, np.ndarray]:

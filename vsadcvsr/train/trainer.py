@@ -56,6 +56,9 @@ class TrainConfig:
     d_lr: float = 1e-4  # discriminators (stage 2)
     grad_clip: float = 0.0  # clip the generator's gradient norm to this (0: off)
     teachers: dict[str, float] = field(default_factory=lambda: {"gt": 1.0})
+    # "losses": one loss per teacher, weighted (L1's optimum is then the weighted median: the heaviest teacher);
+    # "blend": one loss on the teachers' weighted mean image (a target between them, e.g. sharp and stable)
+    teacher_mix: str = "losses"
     preset_weights: dict[str, float] = field(default_factory=dict)  # sampling weight per degradation preset
     pixel_weight: float = 0.1
     pixel_colour_fix: str = "none"  # "wavelet": pixel terms see the output after the engine's wavelet colour fix
@@ -130,6 +133,8 @@ class Trainer:
             raise ValueError(f"Trainer: stage must be 1 or 2, got {cfg.stage}")
         if cfg.pixel_colour_fix not in ("none", "wavelet"):
             raise ValueError(f"Trainer: pixel_colour_fix must be none or wavelet, got {cfg.pixel_colour_fix!r}")
+        if cfg.teacher_mix not in ("losses", "blend"):
+            raise ValueError(f"Trainer: teacher_mix must be losses or blend, got {cfg.teacher_mix!r}")
         unknown = set(cfg.teachers) - {"gt", "animevideov3", "x4plus"}
         if unknown:
             raise ValueError(f"Trainer: unknown teachers {sorted(unknown)}")
@@ -264,7 +269,8 @@ class Trainer:
         return np.random.default_rng([self.cfg.seed, self.cfg.stage, step, self.rank])
 
     def batch(self, step: int) -> dict[str, Tensor]:
-        """This rank's batch for `step`: lr (B,T,3,h,w), targets (K,B,T,3,H,W), hr, and stage 2's real samples."""
+        """This rank's batch for `step`: lr (B,T,3,h,w), targets (K,B,T,3,H,W) (K = 1 when blending), hr, and
+        stage 2's real samples."""
         rng = self._rng(step)
         idx = np.sort(rng.choice(self.usable, size=self.cfg.batch, replace=False, p=self.sample_p))
         names = [k for k, w in self.cfg.teachers.items() if w > 0]
@@ -280,6 +286,9 @@ class Trainer:
             "hr": self._cut(self.data.hr, hr_win),
             "targets": torch.stack([self._cut(self.data.teachers[k], hr_win) for k in names]),
         }
+        if self.cfg.teacher_mix == "blend":
+            w = out["targets"].new_tensor([self.cfg.teachers[k] for k in names])
+            out["targets"] = torch.tensordot(w / w.sum(), out["targets"], dims=1).unsqueeze(0)
         if self.cfg.stage == 2:
             assert self.material is not None
             hr = self.data.hr[hr_win]
@@ -308,14 +317,15 @@ class Trainer:
         """Total generator loss, its named terms, and the detached student image and feature."""
         c = self.cfg
         x_s, f_s, f_t, rec = self.gen_ddp(b["lr"], b["targets"] if self._uses_encoder else None)
-        names = [k for k, w in c.teachers.items() if w > 0]
+        weights = {"blend": 1.0} if c.teacher_mix == "blend" else {k: w for k, w in c.teachers.items() if w > 0}
+        names = list(weights)
         terms: dict[str, Tensor] = {}
         total = x_s.new_zeros(())
         x_px = x_s
         if c.pixel_colour_fix == "wavelet":  # train the details the engine keeps; low frequencies come from the input
             x_px = wavelet_fix(x_s.flatten(0, 1), b["lr"].flatten(0, 1)).view_as(x_s)
         for i, k in enumerate(names):
-            w = c.teachers[k]
+            w = weights[k]
             px = pixel_regression(x_px, b["targets"][i], c.perceptual_weight)
             for n, v in px.items():
                 terms[f"{n}_{k}"] = v
