@@ -224,3 +224,19 @@ def test_add_teacher_runs_only_the_missing_clips_and_keeps_the_rest(tmp_path: Pa
         dsmod.add_teacher(path, "gt", 2)
     with pytest.raises(ValueError, match="add_teacher"):
         dsmod.add_teacher(path, "x4plus", 9)
+
+
+def test_make_training_data_add_teacher_refuses_bad_requests_without_touching_the_file(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    ds = fx.dataset(2)
+    path = tmp_path / "d.npz"
+    np.savez(path, lr=ds.lr, hr=ds.hr, meta=np.array(json.dumps({"clips": 2, "teachers": {}})))
+    before = path.read_bytes()
+    script = str(ROOT / "scripts" / "make_training_data.py")
+    for spec, message in (("x4plus=5", "clips must be in 1..2"), ("gt=1", "not a network teacher"),
+                          ("x4plus", "NAME=N")):
+        r = subprocess.run([sys.executable, script, str(path), "--add-teacher", spec], capture_output=True, text=True)
+        assert r.returncode == 2 and message in r.stderr and r.stdout == ""
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["d.npz"]
