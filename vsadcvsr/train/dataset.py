@@ -72,11 +72,7 @@ def build_dataset(
         "presets": presets, "images": IMAGE_LICENCES, "videos": VIDEO_LICENCES, "shots": material.shot_names,
     }
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part.npz", dir=path.parent)
-    os.close(fd)
-    np.savez(tmp, lr=lr, hr=hr, meta=np.array(json.dumps(meta)), **out)
-    os.replace(tmp, path)
+    _save_atomic(path, lr=lr, hr=hr, meta=np.array(json.dumps(meta)), **out)
     log.info("build_dataset: wrote %s (%d clips) in %.1f s", path, clips, time.monotonic() - t0)
 
 
@@ -103,12 +99,22 @@ def add_teacher(path: str | Path, name: str, clips: int) -> None:
         if (i + 1) % 50 == 0:
             log.info("add_teacher: %s %d/%d clips, %.1f s", name, i + 1, clips, time.monotonic() - t0)
     arrays[key] = out
-    meta["teachers"][name] = len(out)
+    meta.setdefault("teachers", {})[name] = len(out)
+    _save_atomic(path, meta=np.array(json.dumps(meta)), **arrays)
+    log.info("add_teacher: wrote %s (%s on %d clips) in %.1f s", path, name, len(out), time.monotonic() - t0)
+
+
+def _save_atomic(path: Path, **arrays: np.ndarray) -> None:
+    """`np.savez` to a temporary file beside `path`, then renamed over it: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part.npz", dir=path.parent)
     os.close(fd)
-    np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
-    os.replace(tmp, path)
-    log.info("add_teacher: wrote %s (%s on %d clips) in %.1f s", path, name, len(out), time.monotonic() - t0)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def _degrade_job(job: tuple[int, np.ndarray, int, str]) -> tuple[int, np.ndarray]:
