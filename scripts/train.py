@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--deterministic", action="store_true")
     ap.add_argument("--log-every", type=int, default=d.log_every)
     ap.add_argument("--checkpoint-every-s", type=float, default=d.checkpoint_every_s)
-    ap.add_argument("--init", default=None, help="state.pt to start the student and encoder from")
+    ap.add_argument("--init", default=None, help="state.pt to start the student and encoder from, or a .safetensors "
+                    "checkpoint (e.g. vsadcvsr/weights/tiny.safetensors) for the student alone")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--max-seconds", type=float, default=None, help="stop (and checkpoint) after this long")
     ap.add_argument("--export", type=Path, default=None, help="write the student here as a .safetensors at the end")

@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run-dir", required=True)
     ap.add_argument("--model", default=d.model)
     ap.add_argument("--stage", type=int, default=1, choices=(1, 2))
-    ap.add_argument("--init", default=None, help="state.pt to start the student and encoder from")
+    ap.add_argument("--init", default=None, help="state.pt to start the student and encoder from, or a .safetensors "
+                    "checkpoint (e.g. vsadcvsr/weights/tiny.safetensors) for the student alone")
     ap.add_argument("--batch", type=int, default=d.batch)
     ap.add_argument("--crop", type=int, default=d.crop)
     ap.add_argument("--frames", type=int, default=d.frames)

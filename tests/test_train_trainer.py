@@ -1,6 +1,7 @@
 """Trainer: resume equals an uninterrupted run; exports (fp32, fp16) load; GPU-resident batches; timed phases."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -255,3 +256,18 @@ def test_add_teacher_in_two_processes_equals_one(tmp_path: Path) -> None:
     dsmod.add_teacher(tmp_path / "two.npz", "animevideov3", 3, workers=2)
     a, b = (dsmod.ClipDataset.load(tmp_path / f"{n}.npz").teachers["animevideov3"] for n in ("one", "two"))
     assert a.shape == ds.hr.shape and a.any() and np.array_equal(a, b)
+
+
+def test_a_run_can_start_from_an_exported_checkpoint_with_a_fresh_encoder(tmp_path: Path) -> None:
+    t = _trainer(tmp_path / "a", 1)
+    t.fit()
+    t.export(tmp_path / "a.safetensors", dtype=torch.float16)
+    cfg = _cfg(tmp_path / "b", 1)
+    cfg.stage, cfg.init, cfg.seed = 1, str(tmp_path / "a.safetensors"), 5
+    b = Trainer(cfg, dataset=fx.dataset(4))
+    fresh = Trainer(dataclasses.replace(cfg, init=None, run_dir=str(tmp_path / "c")), dataset=fx.dataset(4))
+    for k, v in t.gen.student.state_dict().items():
+        torch.testing.assert_close(b.gen.student.state_dict()[k], v.half().float())  # fp16 storage, fp32 in training
+    for k, v in fresh.gen.encoder.state_dict().items():
+        assert torch.equal(b.gen.encoder.state_dict()[k], v)  # the encoder is the seed's fresh one, not the old run's
+    assert not all(torch.equal(v, t.gen.encoder.state_dict()[k]) for k, v in b.gen.encoder.state_dict().items())

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors import safe_open
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
@@ -72,7 +73,8 @@ class TrainConfig:
     deterministic: bool = False
     log_every: int = 10
     checkpoint_every_s: float = 180.0
-    init: str | None = None  # a state.pt to take the student and encoder from (stage 2 starts from stage 1)
+    init: str | None = None  # a state.pt to take the student and encoder from (stage 2 starts from stage 1), or an
+    # exported .safetensors to take the student from (the encoder then starts fresh)
     threads: int = 0  # torch intra-op threads (0: leave as is)
 
     def to_json(self) -> str:
@@ -200,15 +202,25 @@ class Trainer:
     # ----------------------------------------------------------------------------------------- state
 
     def _init_from(self, path: str) -> None:
-        st = torch.load(path, map_location=self.device, weights_only=False)
+        """Student and encoder from a training state; or the student alone from a .safetensors checkpoint (e.g.
+        the shipped weights), the feature encoder then starting fresh."""
+        exported = path.endswith(".safetensors")
+        if exported:
+            with safe_open(path, framework="pt", device=str(self.device)) as f:
+                st = {"gen": {f"student.{k}": f.get_tensor(k) for k in f.keys()}}
+        else:
+            st = torch.load(path, map_location=self.device, weights_only=False)
         gen = {k: v.float() if v.is_floating_point() else v for k, v in st["gen"].items()}
         own = self.gen.state_dict()
         dropped = sorted(k for k in gen if k not in own and ".temporal" in k)
         if dropped:  # a 2D ablation started from a temporal model: its temporal blocks are left out
             log.info("init: %d temporal tensors of %s not used by %s", len(dropped), path, self.cfg.model)
             gen = {k: v for k, v in gen.items() if k not in dropped}
+        if exported:
+            gen.update({k: v for k, v in own.items() if k.startswith("encoder.")})
         self.gen.load_state_dict(gen)
-        log.info("init: student and encoder from %s (stage %s, step %s)", path, st.get("stage"), st.get("step"))
+        log.info("init: %s from %s (stage %s, step %s)", "student" if exported else "student and encoder", path,
+                 st.get("stage"), st.get("step"))
 
     def state(self) -> dict[str, Any]:
         """Everything a resume needs: weights, optimisers, step, RNG states, config."""
