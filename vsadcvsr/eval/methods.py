@@ -111,8 +111,6 @@ def blend(spec: str) -> Blend:
         if weight <= 0:
             raise ValueError(f"blend: the weight of {name} must be positive")
         parts.append((build_method(name), weight))
-    if not parts:
-        raise ValueError("blend: no methods")
     label = " + ".join(f"{w:g} {m.name.removeprefix('realesrgan-')}" for m, w in parts)
     return Blend(f"blend[{label}]", parts)
 

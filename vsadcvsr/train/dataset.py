@@ -84,8 +84,8 @@ def add_teacher(path: str | Path, name: str, clips: int, workers: int = 1) -> No
         raise ValueError(f"add_teacher: {name!r} is not a network teacher; known: "
                          f"{', '.join(k for k in TEACHERS if k != 'gt')}")
     path = Path(path)
-    z = np.load(path)
-    arrays = {k: z[k] for k in z.files}
+    with np.load(path) as z:  # closed before the file is replaced
+        arrays = {k: z[k] for k in z.files}
     meta = json.loads(str(arrays.pop("meta")))
     lr = arrays["lr"]
     if not 0 < clips <= len(lr):

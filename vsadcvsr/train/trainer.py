@@ -207,7 +207,9 @@ class Trainer:
         exported = path.endswith(".safetensors")
         if exported:
             with safe_open(path, framework="pt", device=str(self.device)) as f:
-                st = {"gen": {f"student.{k}": f.get_tensor(k) for k in f.keys()}}
+                meta = f.metadata() or {}
+                st = {"gen": {f"student.{k}": f.get_tensor(k) for k in f.keys()},
+                      "stage": meta.get("stage"), "step": meta.get("steps")}
         else:
             st = torch.load(path, map_location=self.device, weights_only=False)
         gen = {k: v.float() if v.is_floating_point() else v for k, v in st["gen"].items()}
