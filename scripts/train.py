@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="losses: one loss per teacher, weighted; blend: one loss on the weighted mean of the teachers")
     ap.add_argument("--preset-weights", type=parse_weights, default={},
                     help="sampling weight per degradation preset of the stored clips, e.g. mild=0.8,standard=0.2")
-    for name in ("pixel_weight", "perceptual_weight", "feature_weight", "ae_weight", "adv_pixel_weight",
-                 "adv_feature_weight"):
+    for name in ("pixel_weight", "perceptual_weight", "contrast_weight", "feature_weight", "ae_weight",
+                 "adv_pixel_weight", "adv_feature_weight"):
         ap.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
     ap.add_argument("--detail-channels", type=int, default=d.detail_channels)
     ap.add_argument("--seed", type=int, default=d.seed)

@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pixel-weight", type=float, default=1.0)
     ap.add_argument("--perceptual-weight", type=float, default=d.perceptual_weight,
                     help="weight of the SSIM+Sobel stand-in for DISTS inside the pixel term")
+    ap.add_argument("--contrast-weight", type=float, default=d.contrast_weight,
+                    help="weight of the local-contrast term (local standard deviations, not pixels) in the pixel term")
     ap.add_argument("--adv-pixel-weight", type=float, default=d.adv_pixel_weight)
     ap.add_argument("--adv-feature-weight", type=float, default=d.adv_feature_weight)
     ap.add_argument("--d-lr", type=float, default=d.d_lr)
@@ -69,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainConfig(
         data=a.data, run_dir=a.run_dir, model=a.model, stage=a.stage, steps=10**9, batch=a.batch, crop=a.crop,
         frames=a.frames, lr=a.phases[0][0], lr_halve_at=1.0, d_lr=a.d_lr, grad_clip=a.grad_clip,
-        pixel_weight=a.pixel_weight, perceptual_weight=a.perceptual_weight, adv_pixel_weight=a.adv_pixel_weight,
+        pixel_weight=a.pixel_weight, perceptual_weight=a.perceptual_weight, contrast_weight=a.contrast_weight,
+        adv_pixel_weight=a.adv_pixel_weight,
         adv_feature_weight=a.adv_feature_weight,
         seed=a.seed, log_every=a.log_every, init=a.init, teachers=a.teachers, preset_weights=a.preset_weights,
         threads=a.threads, pixel_colour_fix=a.pixel_colour_fix, teacher_mix=a.teacher_mix,

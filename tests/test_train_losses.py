@@ -10,7 +10,8 @@ import torch
 from vsadcvsr.train import synthetic as fx
 from vsadcvsr.train.discriminators import Discriminators, DualHeadDiscriminator, pixel_backbone
 from vsadcvsr.train.losses import (
-    SAMPLE_LABELS, discriminator_loss, generator_adversarial, perceptual_substitute, ssim)
+    SAMPLE_LABELS, discriminator_loss, generator_adversarial, local_contrast_loss, local_std, perceptual_substitute,
+    ssim)
 from vsadcvsr.train.trainer import Trainer, TrainConfig
 
 
@@ -64,6 +65,27 @@ def test_ssim_is_one_for_identical_images_and_the_substitute_zero() -> None:
     assert torch.isclose(ssim(x, x), torch.tensor(1.0), atol=1e-5)
     assert perceptual_substitute(x, x).abs() < 1e-5
     assert perceptual_substitute(x, x.flip(-1)) > 0.1
+
+
+def test_local_contrast_ignores_where_texture_lies_but_not_how_much_there_is() -> None:
+    x = torch.arange(64.0)
+    grating = 0.2 * torch.sin(x * torch.pi / 4)[None, :] * torch.cos(x * torch.pi / 4)[:, None]
+    grating = grating.expand(1, 1, 3, 64, 64)
+    shifted = grating.roll(4, dims=-1)  # the same texture half a period on: a large L1, the same local energy
+    assert (grating - shifted).abs().mean() > 0.05
+    assert local_contrast_loss(grating, shifted) < 1e-3 * local_contrast_loss(grating, grating * 0.3)
+    assert local_contrast_loss(grating, grating) < 1e-6
+    flat = torch.full((1, 1, 49, 49), 0.5)
+    assert local_std(flat).shape == (1, 1, 43, 43) and local_std(flat).max() < 2e-3
+
+
+def test_the_contrast_term_is_logged_and_trained(tmp_path: Path) -> None:
+    cfg = TrainConfig(data="", run_dir=str(tmp_path), steps=1, batch=2, contrast_weight=2.0)
+    tr = Trainer(cfg, dataset=fx.dataset(2))
+    terms = tr.train_step()
+    assert terms["contrast_gt"] > 0
+    off = Trainer(TrainConfig(data="", run_dir=str(tmp_path / "off"), steps=1, batch=2), dataset=fx.dataset(2))
+    assert "contrast_gt" not in off.train_step()
 
 
 @pytest.mark.parametrize("stage", [1, 2])

@@ -5,6 +5,8 @@ Generator: `0.1 * L_pixel + 1.0 * L_feature` with
 `L_feature = |f_s - f_t|_1 [+ w_adv * softplus(-D_feature(f_s))]`.
 DISTS needs downloaded VGG weights, so P is a weight-free substitute: `(1 - SSIM(Y)) + |Sobel(x_s) - Sobel(x_t)|_1`
 ("SSIM+Sobel"). Images are in [-1, 1], shaped (..., 3, H, W).
+An optional term outside the paper, `local_contrast_loss`, compares local standard deviations rather than pixels: L1
+regression of detail the student cannot place exactly averages it away, while matching its local energy does not.
 """
 from __future__ import annotations
 
@@ -72,11 +74,37 @@ def perceptual_substitute(a: Tensor, b: Tensor) -> Tensor:
     return (1 - ssim(a, b)) + (sobel(_flat(a)) - sobel(_flat(b))).abs().mean()
 
 
-def pixel_regression(x_s: Tensor, x_t: Tensor, perceptual_weight: float = 1.0) -> dict[str, Tensor]:
-    """`{"l1": |x_s - x_t|_1, "perceptual": P(x_s, x_t)}`."""
+def local_std(y: Tensor, sigma: float = 7 / 6) -> Tensor:
+    """Local standard deviation under a 7x7 Gaussian window (BRISQUE's): (N, 1, H, W) → (N, 1, H-6, W-6)."""
+    g = torch.arange(7, dtype=y.dtype, device=y.device) - 3
+    g = torch.exp(-(g**2) / (2 * sigma**2))
+    k = (g[:, None] * g[None]) / g.sum() ** 2
+    mu_and_sq = F.conv2d(torch.cat([y, y * y], 1), k.expand(2, 1, 7, 7), groups=2)
+    var = mu_and_sq[:, 1:] - mu_and_sq[:, :1] ** 2
+    return torch.sqrt(var.clamp_min(0) + 1e-6)
+
+
+def local_contrast_loss(a: Tensor, b: Tensor, scales: int = 2) -> Tensor:
+    """L1 between the local standard deviations of the lumas of a and b, at full and halved resolutions.
+
+    Where the target has texture, the student must put the same local energy there, but not the same phase."""
+    ya, yb = luma(_flat(a)), luma(_flat(b))
+    total = ya.new_zeros(())
+    for s in range(scales):
+        if s:
+            ya, yb = F.avg_pool2d(ya, 2), F.avg_pool2d(yb, 2)
+        total = total + (local_std(ya) - local_std(yb)).abs().mean()
+    return total / scales
+
+
+def pixel_regression(x_s: Tensor, x_t: Tensor, perceptual_weight: float = 1.0,
+                     contrast_weight: float = 0.0) -> dict[str, Tensor]:
+    """`{"l1": |x_s - x_t|_1, "perceptual": P(x_s, x_t)[, "contrast": local_contrast_loss]}` (weights applied)."""
     out = {"l1": (x_s - x_t).abs().mean()}
     if perceptual_weight:
         out["perceptual"] = perceptual_weight * perceptual_substitute(x_s, x_t)
+    if contrast_weight:
+        out["contrast"] = contrast_weight * local_contrast_loss(x_s, x_t)
     return out
 
 

@@ -64,6 +64,7 @@ class TrainConfig:
     pixel_weight: float = 0.1
     pixel_colour_fix: str = "none"  # "wavelet": pixel terms see the output after the engine's wavelet colour fix
     perceptual_weight: float = 1.0
+    contrast_weight: float = 0.0  # local-contrast term (losses.local_contrast_loss) in the pixel term; not the paper's
     feature_weight: float = 1.0
     ae_weight: float = 1.0
     adv_pixel_weight: float = 1.0  # inside L_pixel, so scaled by pixel_weight as in the paper
@@ -340,7 +341,7 @@ class Trainer:
             x_px = wavelet_fix(x_s.flatten(0, 1), b["lr"].flatten(0, 1)).view_as(x_s)
         for i, k in enumerate(names):
             w = weights[k]
-            px = pixel_regression(x_px, b["targets"][i], c.perceptual_weight)
+            px = pixel_regression(x_px, b["targets"][i], c.perceptual_weight, c.contrast_weight)
             for n, v in px.items():
                 terms[f"{n}_{k}"] = v
             total = total + w * c.pixel_weight * sum(px.values())
