@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--tf32", action="store_true", help=TF32_HELP)
+    ap.add_argument("--contiguous", action="store_true", help="contiguous weights and activations instead of "
+                    "channels_last (for a device where scripts/check_gradients.py finds channels_last wrong)")
     ap.add_argument("--pixel-colour-fix", choices=("none", "wavelet"), default="none",
                     help="wavelet: the pixel losses see the output after the engine's wavelet colour fix")
     ap.add_argument("--export", type=Path, default=None, help="prefix: PREFIX-pN.safetensors after phase N (fp16)")
@@ -75,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         adv_pixel_weight=a.adv_pixel_weight,
         adv_feature_weight=a.adv_feature_weight,
         seed=a.seed, log_every=a.log_every, init=a.init, teachers=a.teachers, preset_weights=a.preset_weights,
-        threads=a.threads, pixel_colour_fix=a.pixel_colour_fix, teacher_mix=a.teacher_mix,
+        threads=a.threads, channels_last=not a.contiguous, pixel_colour_fix=a.pixel_colour_fix,
+        teacher_mix=a.teacher_mix,
     )
     trainer = Trainer(cfg)
     logging.getLogger(__name__).info("config %s phases %s", json.dumps(cfg.to_json()), a.phases)

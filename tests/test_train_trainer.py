@@ -271,3 +271,27 @@ def test_a_run_can_start_from_an_exported_checkpoint_with_a_fresh_encoder(tmp_pa
     for k, v in fresh.gen.encoder.state_dict().items():
         assert torch.equal(b.gen.encoder.state_dict()[k], v)  # the encoder is the seed's fresh one, not the old run's
     assert not all(torch.equal(v, t.gen.encoder.state_dict()[k]) for k, v in b.gen.encoder.state_dict().items())
+
+
+def test_check_gradients_agrees_with_itself_on_the_cpu_and_says_so() -> None:
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_gradients.py"), "--devices", "cpu"],
+                       capture_output=True, text=True, timeout=300)
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert rows[0]["variant"].endswith("(reference)") and rows[0]["grad_norm"] > 0
+    assert rows[1]["variant"] == "cpu fp32 contiguous" and rows[1]["ok"] and rows[1]["cosine"] > 0.9999
+
+
+def test_check_gradients_flags_a_departing_gradient() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("check_gradients", ROOT / "scripts" / "check_gradients.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    ref = {"a": torch.tensor([1.0, 0.0], dtype=torch.float64), "b": torch.tensor([0.0, 1.0], dtype=torch.float64)}
+    far = {"a": ref["a"].clone(), "b": torch.tensor([0.0, 300.0], dtype=torch.float64)}  # one layer blown up
+    row = mod.compare(ref, far)
+    assert row["worst_param"] == "b" and row["norm_ratio"] > 100 and row["cosine"] < 0.99

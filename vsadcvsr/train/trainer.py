@@ -77,6 +77,8 @@ class TrainConfig:
     init: str | None = None  # a state.pt to take the student and encoder from (stage 2 starts from stage 1), or an
     # exported .safetensors to take the student from (the encoder then starts fresh)
     threads: int = 0  # torch intra-op threads (0: leave as is)
+    device: str = ""  # "" picks the GPU where there is one, else the CPU; "cpu" forces the CPU
+    channels_last: bool = True  # weights (and so activations) in channels_last memory format; False: contiguous
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -149,7 +151,10 @@ class Trainer:
         self.distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if self.distributed else 0
         self.world = dist.get_world_size() if self.distributed else 1
-        self.device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
+        if cfg.device:
+            self.device = torch.device(cfg.device)
+        else:
+            self.device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
         self.run_dir = Path(cfg.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.data = dataset if dataset is not None else ClipDataset.load(cfg.data)
@@ -177,13 +182,14 @@ class Trainer:
 
         # same initial weights on every rank: seed before building
         torch.manual_seed(cfg.seed)
-        self.gen = Generator(self.model_cfg).to(self.device, memory_format=torch.channels_last)
+        fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.gen = Generator(self.model_cfg).to(self.device, memory_format=fmt)
         self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=cfg.lr)
         self.disc: Discriminators | None = None
         self.opt_d: torch.optim.Optimizer | None = None
         if cfg.stage == 2:
             self.disc = Discriminators(self.model_cfg.latent_channels, cfg.detail_channels).to(
-                self.device, memory_format=torch.channels_last)
+                self.device, memory_format=fmt)
             self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.d_lr, betas=(0.5, 0.999))
         self.step = 0
         self.seconds = 0.0  # training time accumulated over resumes
