@@ -258,19 +258,28 @@ def test_add_teacher_in_two_processes_equals_one(tmp_path: Path) -> None:
     assert a.shape == ds.hr.shape and a.any() and np.array_equal(a, b)
 
 
-def test_a_run_can_start_from_an_exported_checkpoint_with_a_fresh_encoder(tmp_path: Path) -> None:
+def test_a_run_starts_from_an_exported_checkpoint_with_its_encoder_or_a_fresh_one(tmp_path: Path) -> None:
+    from vsadcvsr.train.trainer import encoder_path
+
     t = _trainer(tmp_path / "a", 1)
     t.fit()
     t.export(tmp_path / "a.safetensors", dtype=torch.float16)
+    side = encoder_path(tmp_path / "a.safetensors")
+    assert side.name == "a.encoder.safetensors" and side.is_file() and not list(tmp_path.glob("*.part"))
     cfg = _cfg(tmp_path / "b", 1)
     cfg.stage, cfg.init, cfg.seed = 1, str(tmp_path / "a.safetensors"), 5
     b = Trainer(cfg, dataset=fx.dataset(4))
-    fresh = Trainer(dataclasses.replace(cfg, init=None, run_dir=str(tmp_path / "c")), dataset=fx.dataset(4))
     for k, v in t.gen.student.state_dict().items():
         torch.testing.assert_close(b.gen.student.state_dict()[k], v.half().float())  # fp16 storage, fp32 in training
+    for k, v in t.gen.encoder.state_dict().items():
+        torch.testing.assert_close(b.gen.encoder.state_dict()[k], v.half().float())  # the run's encoder, from beside
+    side.unlink()
+    c = Trainer(dataclasses.replace(cfg, run_dir=str(tmp_path / "c")), dataset=fx.dataset(4))
+    fresh = Trainer(dataclasses.replace(cfg, init=None, run_dir=str(tmp_path / "d")), dataset=fx.dataset(4))
     for k, v in fresh.gen.encoder.state_dict().items():
-        assert torch.equal(b.gen.encoder.state_dict()[k], v)  # the encoder is the seed's fresh one, not the old run's
-    assert not all(torch.equal(v, t.gen.encoder.state_dict()[k]) for k, v in b.gen.encoder.state_dict().items())
+        assert torch.equal(c.gen.encoder.state_dict()[k], v)  # no sidecar: the seed's fresh encoder
+    export_state(tmp_path / "a" / "state.pt", tmp_path / "e.safetensors")
+    assert encoder_path(tmp_path / "e.safetensors").is_file()
 
 
 def test_check_gradients_agrees_with_itself_on_the_cpu_and_says_so() -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from safetensors import safe_open
+from safetensors.torch import save_file
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
@@ -209,8 +210,8 @@ class Trainer:
     # ----------------------------------------------------------------------------------------- state
 
     def _init_from(self, path: str) -> None:
-        """Student and encoder from a training state; or the student alone from a .safetensors checkpoint (e.g.
-        the shipped weights), the feature encoder then starting fresh."""
+        """Student and encoder from a training state; or the student from a .safetensors checkpoint (e.g. the
+        shipped weights) and the encoder from its sidecar (`encoder_path`), fresh where there is none."""
         exported = path.endswith(".safetensors")
         if exported:
             with safe_open(path, framework="pt", device=str(self.device)) as f:
@@ -225,11 +226,18 @@ class Trainer:
         if dropped:  # a 2D ablation started from a temporal model: its temporal blocks are left out
             log.info("init: %d temporal tensors of %s not used by %s", len(dropped), path, self.cfg.model)
             gen = {k: v for k, v in gen.items() if k not in dropped}
+        what = "student and encoder"
         if exported:
-            gen.update({k: v for k, v in own.items() if k.startswith("encoder.")})
+            side = encoder_path(path)
+            if side.is_file():
+                with safe_open(str(side), framework="pt", device=str(self.device)) as f:
+                    gen.update({f"encoder.{k}": f.get_tensor(k).float() for k in f.keys()})
+                what = f"student (encoder from {side})"
+            else:
+                gen.update({k: v for k, v in own.items() if k.startswith("encoder.")})
+                what = "student (fresh encoder)"
         self.gen.load_state_dict(gen)
-        log.info("init: %s from %s (stage %s, step %s)", "student" if exported else "student and encoder", path,
-                 st.get("stage"), st.get("step"))
+        log.info("init: %s from %s (stage %s, step %s)", what, path, st.get("stage"), st.get("step"))
 
     def state(self) -> dict[str, Any]:
         """Everything a resume needs: weights, optimisers, step, RNG states, config."""
@@ -470,11 +478,14 @@ class Trainer:
         return reason
 
     def export(self, path: str | Path, extra: dict[str, str] | None = None, dtype: torch.dtype | None = None) -> None:
-        """Writes the student as a vsadcvsr checkpoint (safetensors + metadata, tensors in `dtype`); rank 0 only."""
+        """Writes the student as a vsadcvsr checkpoint (safetensors + metadata, tensors in `dtype`) and the feature
+        encoder beside it (`encoder_path`, for training on from it); rank 0 only."""
         if self.rank != 0:
             return
-        student = {k: v for k, v in _unwrap(self.gen).student.state_dict().items()}
-        _export(path, student, self.model_cfg, self.cfg, self.step, self.data.meta, extra, dtype)
+        gen = _unwrap(self.gen)
+        _export(path, dict(gen.student.state_dict()), self.model_cfg, self.cfg, self.step, self.data.meta, extra,
+                dtype)
+        _export_encoder(path, dict(gen.encoder.state_dict()), dtype)
 
 
 _DATA_KEYS = ("clips", "frames", "lr_size", "images", "videos", "shots", "mild_fraction", "static_fraction")
@@ -498,6 +509,22 @@ def _export(path: str | Path, student: dict[str, Tensor], model_cfg: AdcVSRConfi
     log.info("export: %s (stage %d, step %d)", path, cfg.stage, step)
 
 
+def encoder_path(checkpoint: str | Path) -> Path:
+    """Where the feature encoder of an exported student lives: `X.safetensors` → `X.encoder.safetensors`."""
+    p = Path(checkpoint)
+    return p.with_name(p.name.removesuffix(".safetensors") + ".encoder.safetensors")
+
+
+def _export_encoder(path: str | Path, encoder: dict[str, Tensor], dtype: torch.dtype | None) -> None:
+    tensors = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
+               for k, v in encoder.items()}
+    dest = encoder_path(path)
+    tmp = dest.with_name(dest.name + ".part")
+    save_file(tensors, str(tmp), metadata={
+        "content": "vsadcvsr.train FeatureEncoder: training only (scripts/train.py --init of the student beside it)"})
+    os.replace(tmp, dest)
+
+
 def export_state(state_path: str | Path, path: str | Path, extra: dict[str, str] | None = None,
                  dtype: torch.dtype | None = None) -> None:
     """Writes the student of a trainer's state.pt as a vsadcvsr checkpoint, without loading the training set."""
@@ -510,6 +537,7 @@ def export_state(state_path: str | Path, path: str | Path, extra: dict[str, str]
             data_meta = json.loads(str(z["meta"]))
     student = {k[len("student."):]: v for k, v in st["gen"].items() if k.startswith("student.")}
     _export(path, student, get_config(cfg.model), cfg, int(st["step"]), data_meta, extra, dtype)
+    _export_encoder(path, {k[len("encoder."):]: v for k, v in st["gen"].items() if k.startswith("encoder.")}, dtype)
 
 
 def parse_weights(text: str) -> dict[str, float]:
