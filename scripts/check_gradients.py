@@ -22,6 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vsadcvsr.train import synthetic  # noqa: E402
+from vsadcvsr.train.dataset import ClipDataset  # noqa: E402
 from vsadcvsr.train.trainer import Trainer, TrainConfig, parse_weights, set_cuda_precision  # noqa: E402
 
 
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="devices to compare with the CPU "
                     "reference (cuda is left out where there is none)")
     a = ap.parse_args(argv)
-    dataset = None if a.data else synthetic.dataset(4)
+    dataset = ClipDataset.load(a.data) if a.data else synthetic.dataset(4)  # read once for all variants
     variants: list[tuple[str, bool, bool]] = []  # (device, tf32, channels_last)
     if "cpu" in a.devices:
         variants.append(("cpu", False, False))

