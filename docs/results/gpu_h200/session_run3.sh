@@ -43,7 +43,7 @@ el "training flags: $FLAGS"
 case "$FLAGS" in NONE) pack; exit 5;; -|cpu-only) FLAGS="";; esac
 
 timeout -k 5 $(t 330) python3 scripts/train_phases.py --data $DATA --run-dir /tmp/runs3/s1 \
-  --init vsadcvsr/weights/tiny.safetensors --batch 16 --crop 64 --frames 5 \
+  --init vsadcvsr/weights/tiny.safetensors --batch ${BATCH:-16} --crop 64 --frames 5 \
   --teachers animevideov3=0.65,x4plus=0.35 --teacher-mix blend --preset-weights mild=0.9,standard=0.1 \
   --phases 1e-4:$(t 160) 5e-5:$(t 120) $FLAGS --export "$OUT/tiny-s1" > "$OUT/logs/s1.log" 2>&1
 el "stage 1 rc=$? $(grep 'phase' "$OUT/logs/s1.log" | tail -2 | tr '\n' ' ')"
