@@ -1,6 +1,8 @@
 """The AdcVSR network: sizes, the upstream AdcSR forward pass, zero-initialised temporal blocks, odd sizes."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from reference_weights import REFERENCE, write_adcsr_files
@@ -139,6 +141,10 @@ def test_checkpoint_loading_reports_what_does_not_fit(tmp_path) -> None:
     state["decoder.conv_out.weight"] = torch.zeros(1, 1, 1, 1)
     del state["unet.conv_in.bias"]
     save_checkpoint(tmp_path / "bad.safetensors", state, cfg, provenance="test", licence="n/a")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "bad.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.safetensors"]
     with pytest.raises(CheckpointError, match=r"1 missing \(e\.g\. unet\.conv_in\.bias\).*wrong shape.*conv_out"):
         load_model(tmp_path / "bad.safetensors")
     (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")

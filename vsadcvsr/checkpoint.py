@@ -30,6 +30,14 @@ class CheckpointInfo:
     metadata: dict[str, str]
 
 
+def publish(tmp: str | Path, path: str | Path) -> None:
+    """Renames a finished temporary file over `path`, with the permissions a new file gets (mkstemp's are 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 def save_checkpoint(
     path: str | os.PathLike[str],
     state: dict[str, Tensor],
@@ -60,7 +68,7 @@ def save_checkpoint(
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

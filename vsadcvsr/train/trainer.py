@@ -27,7 +27,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from ..checkpoint import save_checkpoint
+from ..checkpoint import publish, save_checkpoint
 from ..engine.colour_fix import wavelet_fix
 from ..model import AdcVSR, AdcVSRConfig, get_config
 from .data import Material, load_material, shuffle_frames, static_clip, unrelated_crops
@@ -522,7 +522,7 @@ def _export_encoder(path: str | Path, encoder: dict[str, Tensor], dtype: torch.d
     tmp = dest.with_name(dest.name + ".part")
     save_file(tensors, str(tmp), metadata={
         "content": "vsadcvsr.train FeatureEncoder: training only (scripts/train.py --init of the student beside it)"})
-    os.replace(tmp, dest)
+    publish(tmp, dest)
 
 
 def export_state(state_path: str | Path, path: str | Path, extra: dict[str, str] | None = None,

@@ -15,7 +15,7 @@ T0=$(date +%s); el() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a "$OUT/logs
 pack() { for r in s1; do cp /tmp/runs3/$r/log.jsonl "$OUT/logs/$r.jsonl" 2>/dev/null; done
          tar -czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$OUT/logs"; ls -la "$OUT"; }
 G=.gpu/run3
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site3 $G/whl/*.whl || exit 3
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site3 $G/whl/*.whl || exit 3
 [ -x /tmp/ffmpeg3 ] || { xz -dc $G/ffmpeg.xz > /tmp/ffmpeg3 && chmod +x /tmp/ffmpeg3; } || exit 3
 export PYTHONPATH=/tmp/site3:$PWD/$G/site:$PWD IMAGEIO_FFMPEG_EXE=/tmp/ffmpeg3 VSADCVSR_TEACHER_DIR=$PWD/$G/teachers
 DEV=${DEV:-cuda}
