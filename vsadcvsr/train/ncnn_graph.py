@@ -148,6 +148,8 @@ class NcnnGraph(nn.Module):
                 put(f"a{i}", z[f"a{i}"] if z is not None else reader.raw(n))  # type: ignore[union-attr]
             elif ly.kind not in ("Input", "Split", "Concat", "Eltwise", "BinaryOp", "Interp", "PixelShuffle"):
                 raise ValueError(f"NcnnGraph: layer type {ly.kind} ({ly.name}) is not supported")
+        if z is not None:
+            z.close()
         if reader is not None and reader.pos != len(reader.data):
             raise ValueError(f"NcnnGraph: {len(reader.data) - reader.pos} bytes of {weights_path} left unread")
         self.input_name = next(ly.outputs[0] for ly in self.layers if ly.kind == "Input")
