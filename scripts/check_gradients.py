@@ -3,8 +3,9 @@
 A correctness check for training on a GPU (earlier GPU runs saw gradient norms 1e2-1e6 where the CPU sees 2-5).
 Reference: the CPU, fp32, the trainer's channels_last weights. Each variant — the CPU with contiguous weights; on
 CUDA, TF32 off/on x channels_last/contiguous — reports its loss, gradient norm, the cosine between its gradient and
-the reference's, and the parameter whose gradient departs most. Exit status 1 when a variant departs (cosine below
-0.99 or norm ratio outside 0.9-1.1), so a script on a lent GPU can branch on it.
+the reference's, and the parameter whose gradient departs most; with `--steps N`, also the gradient norms of N
+training steps on the same batches. Exit status 1 when a variant departs (cosine below 0.99, norm ratio outside
+0.9-1.1, or a step's norm outside 0.5-2x the CPU's), so a script on a lent GPU can branch on it.
 
   python scripts/check_gradients.py --init vsadcvsr/weights/tiny.safetensors --data runs/data/train.npz \\
       --teachers animevideov3=0.65,x4plus=0.35 --teacher-mix blend --batch 4 --crop 48 --frames 3
@@ -60,7 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pixel-weight", type=float, default=1.0)
     ap.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="devices to compare with the CPU "
                     "reference (cuda is left out where there is none)")
+    ap.add_argument("--steps", type=int, default=0, help="then train this many steps on each (the same batches, "
+                    "grad clip 2, lr 1e-4) and compare the gradient norms step by step")
     a = ap.parse_args(argv)
+    if torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True  # as the training scripts run
     dataset = ClipDataset.load(a.data) if a.data else synthetic.dataset(4)  # read once for all variants
     variants: list[tuple[str, bool, bool]] = []  # (device, tf32, channels_last)
     if "cpu" in a.devices:
@@ -72,12 +77,17 @@ def main(argv: list[str] | None = None) -> int:
             cfg = TrainConfig(data=a.data or "", run_dir=tmp, model=a.model, stage=1, batch=a.batch, crop=a.crop,
                               frames=a.frames, teachers=a.teachers, teacher_mix=a.teacher_mix, init=a.init,
                               pixel_weight=a.pixel_weight, seed=0, device=device, channels_last=channels_last,
-                              checkpoint_every_s=1e9)
+                              checkpoint_every_s=1e9, lr=1e-4, grad_clip=2.0, steps=10**9, lr_halve_at=1.0)
             return Trainer(cfg, dataset=dataset)
 
-        ref_loss, ref = _gradients(trainer("cpu"))
+        def trajectory(t: Trainer) -> list[float]:
+            return [t.train_step()["grad_norm"] for _ in range(a.steps)]
+
+        first = trainer("cpu")
+        ref_loss, ref = _gradients(first)
+        ref_traj = trajectory(first)
         print(json.dumps({"variant": "cpu fp32 channels_last (reference)", "loss": ref_loss,
-                          "grad_norm": float(torch.cat(list(ref.values())).norm())}), flush=True)
+                          "grad_norm": float(torch.cat(list(ref.values())).norm()), "steps": ref_traj}), flush=True)
         bad = 0
         for device, tf32, channels_last in variants:
             if device == "cuda":
@@ -88,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
                               f"{'channels_last' if channels_last else 'contiguous'}",
                    "loss": loss, "loss_rel_diff": abs(loss - ref_loss) / abs(ref_loss), **compare(ref, grads)}
             ok = row["cosine"] >= 0.99 and 0.9 <= row["norm_ratio"] <= 1.1  # type: ignore[operator]
+            if a.steps:
+                traj = trajectory(t)
+                ratios = [x / r for x, r in zip(traj, ref_traj)]
+                row["steps"] = traj
+                ok = ok and all(0.5 <= q <= 2.0 for q in ratios)  # gradients that run away within a few steps
             row["ok"] = ok
             bad += not ok
             print(json.dumps(row), flush=True)

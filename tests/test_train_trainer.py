@@ -286,12 +286,15 @@ def test_check_gradients_agrees_with_itself_on_the_cpu_and_says_so() -> None:
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_gradients.py"), "--devices", "cpu"],
-                       capture_output=True, text=True, timeout=300)
+    import pytest
+
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_gradients.py"), "--devices", "cpu",
+                        "--steps", "2"], capture_output=True, text=True, timeout=300)
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert r.returncode == 0, r.stderr[-2000:]
     assert rows[0]["variant"].endswith("(reference)") and rows[0]["grad_norm"] > 0
     assert rows[1]["variant"] == "cpu fp32 contiguous" and rows[1]["ok"] and rows[1]["cosine"] > 0.9999
+    assert len(rows[1]["steps"]) == 2 and rows[1]["steps"] == pytest.approx(rows[0]["steps"], rel=1e-3)
 
 
 def test_check_gradients_flags_a_departing_gradient() -> None:

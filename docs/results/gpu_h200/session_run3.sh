@@ -28,7 +28,7 @@ el "data rc=$? $(tail -1 "$OUT/logs/data.log")"
 [ -f $DATA ] || { pack; exit 4; }
 
 python3 scripts/check_gradients.py --data $DATA --init vsadcvsr/weights/tiny.safetensors \
-  --teachers animevideov3=0.65,x4plus=0.35 --teacher-mix blend --batch 8 --crop 64 --frames 5 \
+  --teachers animevideov3=0.65,x4plus=0.35 --teacher-mix blend --batch 8 --crop 64 --frames 5 --steps 10 \
   > "$OUT/logs/gradients.jsonl" 2> "$OUT/logs/gradients.err"
 el "gradients rc=$? $(cut -c1-300 "$OUT/logs/gradients.jsonl" | tr '\n' ' ')"
 FLAGS=$(python3 - "$OUT/logs/gradients.jsonl" <<'PY'
