@@ -3,7 +3,7 @@
 # generator's loss and gradients of one batch on the CPU against CUDA with TF32 off/on and channels_last/contiguous
 # (scripts/check_gradients.py: the earlier GPU runs saw gradient norms 1e2-1e6 where the CPU sees 2-5), (3) stage 1
 # on the blended teacher from the shipped weights and their feature encoder, with the first setting that (2) found
-# sound; nothing is trained when none is. Here first: bash docs/results/gpu_h200/prepare_run3.sh (builds .gpu/run3).
+# sound (nothing is trained when none is), twice side by side: without and with the local-contrast term (W 100). Here first: bash docs/results/gpu_h200/prepare_run3.sh (builds .gpu/run3).
 # There: run(command="bash docs/results/gpu_h200/session_run3.sh $OUT", carry=[".gpu/run3"], timeout_s=560)
 # Optional second argument scales every duration (0.2 for a rehearsal on the CPU: see the README beside this file).
 set -u
@@ -12,7 +12,7 @@ mkdir -p "$OUT/logs"
 export PYTHONUNBUFFERED=1
 t() { python3 -c "print(max(1, int($1 * $S)))"; }
 T0=$(date +%s); el() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a "$OUT/logs/timeline.txt"; }
-pack() { for r in s1; do cp /tmp/runs3/$r/log.jsonl "$OUT/logs/$r.jsonl" 2>/dev/null; done
+pack() { for r in a b; do cp /tmp/runs3/$r/log.jsonl "$OUT/logs/$r.jsonl" 2>/dev/null; done
          tar -czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$OUT/logs"; ls -la "$OUT"; }
 G=.gpu/run3
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site3 $G/whl/*.whl || exit 3
@@ -42,9 +42,15 @@ PY
 el "training flags: $FLAGS"
 case "$FLAGS" in NONE) pack; exit 5;; -|cpu-only) FLAGS="";; esac
 
-timeout -k 5 $(t 330) python3 scripts/train_phases.py --data $DATA --run-dir /tmp/runs3/s1 \
-  --init vsadcvsr/weights/tiny.safetensors --batch ${BATCH:-16} --crop 64 --frames 5 \
-  --teachers animevideov3=0.65,x4plus=0.35 --teacher-mix blend --preset-weights mild=0.9,standard=0.1 \
-  --phases 1e-4:$(t 160) 5e-5:$(t 120) $FLAGS --export "$OUT/tiny-s1" > "$OUT/logs/s1.log" 2>&1
-el "stage 1 rc=$? $(grep 'phase' "$OUT/logs/s1.log" | tail -2 | tr '\n' ' ')"
+# two runs side by side (the GPU has room): a = the blend as on the CPU, b = the same with the local-contrast term
+for r in a b; do
+  extra=""; [ $r = b ] && extra="--contrast-weight 100"
+  timeout -k 5 $(t 350) python3 scripts/train_phases.py --data $DATA --run-dir /tmp/runs3/$r \
+    --init vsadcvsr/weights/tiny.safetensors --batch ${BATCH:-16} --crop 64 --frames 5 \
+    --teachers animevideov3=0.65,x4plus=0.35 --teacher-mix blend --preset-weights mild=0.9,standard=0.1 \
+    --phases 1e-4:$(t 150) 5e-5:$(t 110) $FLAGS $extra --export "$OUT/tiny-$r" > "$OUT/logs/$r.log" 2>&1 &
+done
+wait
+for r in a b; do el "stage 1 $r: $(grep 'phase' "$OUT/logs/$r.log" | tail -2 | tr '\n' ' ')"; done
+rm -f "$OUT/tiny-b-p0.safetensors" "$OUT/tiny-b-p0.encoder.safetensors"   # at most 8 files come back
 pack
