@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint import publish
 from .data import IMAGE_LICENCES, VIDEO_LICENCES, Material, static_clip, video_clip
 from .degradation import degrade_clip
 from .teachers import TEACHERS, run_teacher
@@ -123,7 +124,7 @@ def _save_atomic(path: Path, **arrays: np.ndarray) -> None:
     os.close(fd)
     try:
         np.savez(tmp, **arrays)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
