@@ -251,3 +251,23 @@ def test_evaluate_keeps_the_warping_error_within_shots(hr_clip: np.ndarray) -> N
     ev = evaluate([Clip("two shots", hr, lr, how, cuts=(3,))], [build_method("bicubic")], metrics=["ewarp"])
     assert ev.reference["two shots"]["ewarp"] == pytest.approx(0.0, abs=1e-9)
     assert ev.scores[0].values["ewarp"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_select_model_scores_the_selection_frames_and_refuses_unknown_methods() -> None:
+    import json
+    import subprocess
+
+    from vsadcvsr.train.splits import BIKES_EVAL_RANGES, BIKES_SELECTION_RANGES
+
+    for (a, b), (ea, eb) in zip(BIKES_SELECTION_RANGES, BIKES_EVAL_RANGES):
+        assert ea + 25 <= a < b <= eb  # inside the held-out shot, after the frames evaluate.py reports
+    script = str(ROOT / "scripts" / "select_model.py")
+    r = subprocess.run([sys.executable, script, "lanczos", "bicubic", "--frames", "3"], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [x["method"] for x in rows] == ["lanczos", "bicubic"] and all(x["frames"] == 6 for x in rows)
+    assert 20 < rows[1]["psnr_y"] < rows[0]["psnr_y"] < 40  # Lanczos keeps more than bicubic, both plausible
+    assert all(0 < x["brisque"] < 100 and x["ewarp"] > 0 for x in rows)
+    bad = subprocess.run([sys.executable, script, "lanczos", "nosuch"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown method 'nosuch'" in bad.stderr and bad.stdout == ""

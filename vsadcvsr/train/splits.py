@@ -7,3 +7,6 @@ BIKES_SHOT_STARTS: tuple[int, ...] = (0, 30, 76, 137, 187, 242)
 BIKES_EVAL_RANGES: tuple[tuple[int, int], ...] = ((137, 187), (187, 242))
 #: Frames [start, stop) of bikes.mp4 that training may use: shots 1-3 and 6.
 BIKES_TRAIN_RANGES: tuple[tuple[int, int], ...] = ((0, 30), (30, 76), (76, 137), (242, 250))
+#: Frames [start, stop) inside the held-out shots but after the 25 that `scripts/evaluate.py` scores in each: for
+#: choosing among training exports (`scripts/select_model.py`) without looking at the evaluation's frames.
+BIKES_SELECTION_RANGES: tuple[tuple[int, int], ...] = ((165, 177), (217, 229))
