@@ -115,6 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         except MethodUnavailable as e:
             notes.append(f"{spec} skipped: {e}")
             log.warning("%s skipped: %s", spec, e)
+        except ValueError as e:
+            p.error(str(e))
+    names = [m.name for m in methods]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        p.error(f"two methods would both be reported as {', '.join(map(repr, twice))}: checkpoints need different "
+                "file names (copy or rename one)")
     clips = load_clips(args)
     ev = evaluate(clips, methods, args.metrics)
     ev.notes[:0] = notes

@@ -218,6 +218,22 @@ def test_evaluate_script_writes_all_outputs(tmp_path: Path, hr_clip: np.ndarray,
     assert "| lanczos |" in capsys.readouterr().out
 
 
+def test_two_methods_of_one_name_are_refused_not_averaged(tmp_path: Path, hr_clip: np.ndarray, capsys) -> None:
+    lr, how = make_lr(hr_clip[:2], "bicubic")
+    a, b = Ours("ours[tiny-p0]", "runs/a/tiny-p0.safetensors"), Ours("ours[tiny-p0]", "runs/b/tiny-p0.safetensors")
+    with pytest.raises(ValueError, match="both named 'ours\\[tiny-p0\\]'"):
+        evaluate([Clip("c", hr_clip[:2], lr, how)], [a, b], metrics=["psnr"])
+    spec = importlib.util.spec_from_file_location("evaluate_script", ROOT / "scripts" / "evaluate.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    for methods, message in ((["ours:x/m.safetensors", "ours:y/m.safetensors"], "both be reported as 'ours[m]'"),
+                             (["lanczos", "nosuch"], "unknown method 'nosuch'")):
+        with pytest.raises(SystemExit) as e:
+            mod.main(["--degradation", "bicubic", "--methods", *methods, "--out", str(tmp_path / "out")])
+        assert e.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_evaluate_script_crops_given_lr_clips_at_the_same_place(tmp_path: Path, hr_clip: np.ndarray) -> None:
     hr_dir, lr_dir = tmp_path / "hr", tmp_path / "lr"
     hr_dir.mkdir()
@@ -271,3 +287,21 @@ def test_select_model_scores_the_selection_frames_and_refuses_unknown_methods() 
     assert all(0 < x["brisque"] < 100 and x["ewarp"] > 0 for x in rows)
     bad = subprocess.run([sys.executable, script, "lanczos", "nosuch"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown method 'nosuch'" in bad.stderr and bad.stdout == ""
+
+
+def test_select_model_keeps_exports_of_one_file_name_apart(tmp_path: Path) -> None:
+    import json
+    import subprocess
+
+    from conftest import make_random_checkpoint
+
+    for run, seed in (("a", 0), ("b", 1)):
+        (tmp_path / run).mkdir()
+        make_random_checkpoint(tmp_path / run / "tiny-p0.safetensors", seed=seed)
+    specs = [f"ours:{tmp_path / r / 'tiny-p0.safetensors'}" for r in ("a", "b")]
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "select_model.py"), *specs, "--frames", "2"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [x["method"] for x in rows] == specs and all(x["frames"] == 4 for x in rows)
+    assert rows[0]["psnr_y"] != rows[1]["psnr_y"]  # two models, not one average

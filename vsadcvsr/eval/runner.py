@@ -144,6 +144,11 @@ def evaluate(
     unknown = set(metrics) - set(METRICS)
     if unknown:
         raise ValueError(f"evaluate: unknown metrics {sorted(unknown)}; known: {', '.join(METRICS)}")
+    names = [m.name for m in methods]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:  # scores are kept by name: two methods of one name would be averaged together
+        raise ValueError(f"evaluate: two methods are both named {', '.join(map(repr, twice))} (e.g. checkpoints "
+                         "with the same file name in different folders); give them different names")
     ev = Evaluation(metrics=tuple(m for m in METRICS if m in metrics))
     ev.notes += [f"{k} not computed: {why}" for k, why in NOT_COMPUTED.items()]
     skipped: set[str] = set()
