@@ -32,11 +32,14 @@ python3 scripts/check_gradients.py --data $DATA --init vsadcvsr/weights/tiny.saf
   > "$OUT/logs/gradients.jsonl" 2> "$OUT/logs/gradients.err"
 el "gradients rc=$? $(cut -c1-300 "$OUT/logs/gradients.jsonl" | tr '\n' ' ')"
 FLAGS=$(python3 - "$OUT/logs/gradients.jsonl" <<'PY'
-import json, sys
+import json, sys, torch
 rows = {r["variant"]: r for r in map(json.loads, open(sys.argv[1])) if "ok" in r}
 order = (("cuda fp32 channels_last", "-"), ("cuda fp32 contiguous", "--contiguous"),
          ("cuda tf32 channels_last", "--tf32"), ("cuda tf32 contiguous", "--tf32 --contiguous"))
-print(next((f for v, f in order if rows.get(v, {}).get("ok")), "cpu-only" if not any("cuda" in v for v in rows) else "NONE"))
+if not torch.cuda.is_available():
+    print("cpu-only")  # a rehearsal on the CPU
+else:  # a crashed check leaves no row: nothing is trained
+    print(next((f for v, f in order if rows.get(v, {}).get("ok")), "NONE"))
 PY
 )
 el "training flags: $FLAGS"
