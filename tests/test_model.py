@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -169,3 +170,15 @@ def test_import_command_writes_a_loadable_checkpoint(imported, tmp_path) -> None
     bad = subprocess.run([sys.executable, "-m", "vsadcvsr", "import-adcsr", "nope.pkl", "nope.ckpt", "-o", str(out)],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "error: AdcSR net params not found" in bad.stderr
+
+
+def test_atomic_write_leaves_the_old_file_when_the_writer_fails(tmp_path) -> None:
+    from vsadcvsr.files import atomic_write
+
+    target = tmp_path / "model.safetensors"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_write(target) as tmp:
+            Path(tmp).write_bytes(b"half")
+            raise RuntimeError("writer failed")
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]

@@ -1,9 +1,7 @@
 """Checkpoints: safetensors files whose metadata carries the config, scale, provenance and licence."""
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +10,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
+from .files import atomic_write
 from .model import AdcVSR, AdcVSRConfig
 
 FORMAT = "vsadcvsr/1"
@@ -28,14 +27,6 @@ class CheckpointError(ValueError):
 class CheckpointInfo:
     config: AdcVSRConfig
     metadata: dict[str, str]
-
-
-def publish(tmp: str | Path, path: str | Path) -> None:
-    """Renames a finished temporary file over `path`, with the permissions a new file gets (mkstemp's are 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
 
 
 def save_checkpoint(
@@ -64,14 +55,8 @@ def save_checkpoint(
     tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
     if dtype is not None:
         tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent if str(path.parent) else ".")
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         save_file(tensors, tmp, metadata=meta)
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_info(path: str | os.PathLike[str]) -> CheckpointInfo:

@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing as mp
-import os
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import publish
+from ..files import atomic_write
 from .data import IMAGE_LICENCES, VIDEO_LICENCES, Material, static_clip, video_clip
 from .degradation import degrade_clip
 from .teachers import TEACHERS, run_teacher
@@ -120,14 +118,8 @@ def add_teacher(path: str | Path, name: str, clips: int, workers: int = 1, devic
 def _save_atomic(path: Path, **arrays: np.ndarray) -> None:
     """`np.savez` to a temporary file beside `path`, then renamed over it: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part.npz", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_write(path, suffix=".part.npz") as tmp:  # np.savez would add ".npz" to another name
         np.savez(tmp, **arrays)
-        publish(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def _teacher_job(job: tuple[str, int, np.ndarray]) -> tuple[int, np.ndarray]:

@@ -12,7 +12,6 @@ import logging
 import os
 import random
 import signal
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,7 +26,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from ..checkpoint import publish, save_checkpoint
+from ..checkpoint import save_checkpoint
+from ..files import atomic_write
 from ..engine.colour_fix import wavelet_fix
 from ..model import AdcVSR, AdcVSRConfig, get_config
 from .data import Material, load_material, shuffle_frames, static_clip, unrelated_crops
@@ -259,14 +259,8 @@ class Trainer:
         """Writes the training state atomically (temporary file, then rename); rank 0 only."""
         path = path or self.run_dir / STATE_FILE
         if self.rank == 0:
-            fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
-            os.close(fd)
-            try:
+            with atomic_write(path) as tmp:
                 torch.save(self.state(), tmp)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
             log.info("checkpoint: %s (stage %d, step %d)", path, self.cfg.stage, self.step)
         return path
 
@@ -518,11 +512,9 @@ def encoder_path(checkpoint: str | Path) -> Path:
 def _export_encoder(path: str | Path, encoder: dict[str, Tensor], dtype: torch.dtype | None) -> None:
     tensors = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
                for k, v in encoder.items()}
-    dest = encoder_path(path)
-    tmp = dest.with_name(dest.name + ".part")
-    save_file(tensors, str(tmp), metadata={
-        "content": "vsadcvsr.train FeatureEncoder: training only (scripts/train.py --init of the student beside it)"})
-    publish(tmp, dest)
+    content = "vsadcvsr.train FeatureEncoder: training only (scripts/train.py --init of the student beside it)"
+    with atomic_write(encoder_path(path)) as tmp:
+        save_file(tensors, tmp, metadata={"content": content})
 
 
 def export_state(state_path: str | Path, path: str | Path, extra: dict[str, str] | None = None,
