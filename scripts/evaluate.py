@@ -26,7 +26,7 @@ from vsadcvsr.eval import report  # noqa: E402
 from vsadcvsr.eval.clips import ClipSource, bikes_eval_sources, crop_box, detect_cuts, read_frames  # noqa: E402
 from vsadcvsr.eval.degrade import DEGRADATIONS, make_lr  # noqa: E402
 from vsadcvsr.eval.methods import MethodUnavailable, build_method  # noqa: E402
-from vsadcvsr.eval.runner import METRICS, Clip, evaluate  # noqa: E402
+from vsadcvsr.eval.runner import METRICS, Clip, evaluate, shared_names  # noqa: E402
 from vsadcvsr.eval.warping import FLOW_ESTIMATOR  # noqa: E402
 
 log = logging.getLogger("evaluate")
@@ -117,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             log.warning("%s skipped: %s", spec, e)
         except ValueError as e:
             p.error(str(e))
-    names = [m.name for m in methods]
-    twice = sorted({n for n in names if names.count(n) > 1})
+    twice = shared_names(methods)  # checked before the clips are read (evaluate() refuses them too)
     if twice:
         p.error(f"two methods would both be reported as {', '.join(map(repr, twice))}: checkpoints need different "
                 "file names (copy or rename one)")

@@ -50,13 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     try:
-        for spec in a.methods:
-            build_method(spec)  # refuse a bad name before any work
+        methods = [build_method(s) for s in a.methods]  # a bad name is refused before any work
     except ValueError as e:
         print(f"select_model: {e}", file=sys.stderr)
         return 2
     clips = selection_clips(a.frames)
-    methods = [build_method(s) for s in a.methods]
     for spec, m in zip(a.methods, methods):
         m.name = spec  # exports of different runs share file names (runs/*/tiny-p0.safetensors)
     with stdout_to_stderr():  # the ncnn peers print progress on fd 1, where the scores go

@@ -134,6 +134,12 @@ def score_no_reference(clip: np.ndarray, metrics: Sequence[str], notes: list[str
     return v
 
 
+def shared_names(methods: Sequence[Method]) -> list[str]:
+    """Names that more than one of `methods` carries (scores are kept by name, so those would be averaged)."""
+    names = [m.name for m in methods]
+    return sorted({n for n in names if names.count(n) > 1})
+
+
 def evaluate(
     clips: Sequence[Clip],
     methods: Sequence[Method],
@@ -144,9 +150,8 @@ def evaluate(
     unknown = set(metrics) - set(METRICS)
     if unknown:
         raise ValueError(f"evaluate: unknown metrics {sorted(unknown)}; known: {', '.join(METRICS)}")
-    names = [m.name for m in methods]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:  # scores are kept by name: two methods of one name would be averaged together
+    twice = shared_names(methods)
+    if twice:
         raise ValueError(f"evaluate: two methods are both named {', '.join(map(repr, twice))} (e.g. checkpoints "
                          "with the same file name in different folders); give them different names")
     ev = Evaluation(metrics=tuple(m for m in METRICS if m in metrics))
