@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 log = logging.getLogger("benchmark")
 SCALE = 4
-OURS = {"ours-tiny": "tiny", "ours-adcvsr": "adcvsr"}
+OURS = {"ours-tiny": "tiny", "ours-adcvsr": "adcvsr", "ours-compact": "compact"}
 PEERS = ("realesrgan-animevideov3", "realesrgan-x4plus", "realcugan", "waifu2x")
 SECTIONS = ("speed", "scaling", "adapters", "gpu")
 THREADS = 0  # --threads: 0 leaves torch's default
@@ -72,7 +72,7 @@ def natural_frames(n: int, w: int, h: int) -> "Any":
 
 
 def random_checkpoint(config: str, folder: Path) -> Path:
-    """A checkpoint of AdcVSR(get_config(config)) with random weights (speed does not depend on the values),
+    """A checkpoint of the network `config` names, with random weights (speed does not depend on the values),
     written once by a worker process so that this process stays small."""
     path = folder / f"{config}_random.safetensors"
     if not path.exists():
@@ -86,11 +86,11 @@ def work_checkpoint(job: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from vsadcvsr.checkpoint import save_checkpoint
-    from vsadcvsr.model import AdcVSR, get_config
+    from vsadcvsr.model import build_model, get_config
 
     torch.manual_seed(0)
     cfg = get_config(job["config"])
-    save_checkpoint(job["path"], AdcVSR(cfg).state_dict(), cfg, provenance="random weights for benchmarking",
+    save_checkpoint(job["path"], build_model(cfg).state_dict(), cfg, provenance="random weights for benchmarking",
                     licence="n/a")
     return {"path": job["path"]}
 

@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="weight of the SSIM+Sobel stand-in for DISTS inside the pixel term")
     ap.add_argument("--contrast-weight", type=float, default=d.contrast_weight,
                     help="weight of the local-contrast term (local standard deviations, not pixels) in the pixel term")
+    ap.add_argument("--feature-weight", type=float, default=d.feature_weight,
+                    help="feature-domain L1 (0: pixel domain only, as for the compact student)")
+    ap.add_argument("--ae-weight", type=float, default=d.ae_weight, help="the feature encoder's autoencoder term")
     ap.add_argument("--adv-pixel-weight", type=float, default=d.adv_pixel_weight)
     ap.add_argument("--adv-feature-weight", type=float, default=d.adv_feature_weight)
     ap.add_argument("--d-lr", type=float, default=d.d_lr)
@@ -73,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainConfig(
         data=a.data, run_dir=a.run_dir, model=a.model, stage=a.stage, steps=10**9, batch=a.batch, crop=a.crop,
         frames=a.frames, lr=a.phases[0][0], lr_halve_at=1.0, d_lr=a.d_lr, grad_clip=a.grad_clip,
-        pixel_weight=a.pixel_weight, perceptual_weight=a.perceptual_weight, contrast_weight=a.contrast_weight,
+        pixel_weight=a.pixel_weight, feature_weight=a.feature_weight, ae_weight=a.ae_weight,
+        perceptual_weight=a.perceptual_weight, contrast_weight=a.contrast_weight,
         adv_pixel_weight=a.adv_pixel_weight,
         adv_feature_weight=a.adv_feature_weight,
         seed=a.seed, log_every=a.log_every, init=a.init, teachers=a.teachers, preset_weights=a.preset_weights,

@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from .files import atomic_write
-from .model import AdcVSR, AdcVSRConfig
+from .model import ModelConfig, Student, build_model, config_from_json
 
 FORMAT = "vsadcvsr/1"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -25,14 +25,14 @@ class CheckpointError(ValueError):
 
 @dataclass(frozen=True)
 class CheckpointInfo:
-    config: AdcVSRConfig
+    config: ModelConfig
     metadata: dict[str, str]
 
 
 def save_checkpoint(
     path: str | os.PathLike[str],
     state: dict[str, Tensor],
-    config: AdcVSRConfig,
+    config: ModelConfig,
     *,
     provenance: str,
     licence: str,
@@ -71,7 +71,11 @@ def read_info(path: str | os.PathLike[str]) -> CheckpointInfo:
         raise CheckpointError(f"{p} is not a safetensors file ({e})") from None
     if meta.get("format") != FORMAT or "config" not in meta:
         raise CheckpointError(f"{p} is not a vsadcvsr checkpoint (no '{FORMAT}' metadata)")
-    return CheckpointInfo(AdcVSRConfig.from_json(meta["config"]), meta)
+    try:
+        config = config_from_json(meta["config"])
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{p}: its configuration cannot be read ({e})") from None
+    return CheckpointInfo(config, meta)
 
 
 def load_state_into(model: torch.nn.Module, state: dict[str, Tensor], source: str) -> None:
@@ -93,11 +97,11 @@ def load_state_into(model: torch.nn.Module, state: dict[str, Tensor], source: st
     model.load_state_dict(state, strict=True, assign=True)
 
 
-def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[AdcVSR, CheckpointInfo]:
+def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[Student, CheckpointInfo]:
     """Builds the network on the meta device and assigns the checkpoint's tensors as fp32 (no wasted init)."""
     info = read_info(path)
     with torch.device("meta"):
-        model = AdcVSR(info.config)
+        model = build_model(info.config)
     with safe_open(str(path), framework="pt", device=str(device)) as f:
         state = {k: f.get_tensor(k) for k in f.keys()}
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}

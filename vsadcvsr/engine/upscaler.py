@@ -12,18 +12,18 @@ import torch
 from torch import Tensor
 
 from ..checkpoint import CheckpointInfo, load_model, resolve_model_path
-from ..model import AdcVSR
+from ..model import CompactConfig, Student
 from .colour_fix import apply_colour_fix, colour_fix_mode
 from .device import available_memory, resolve_device, resolve_precision
 from .tiles import run_tiled
 
 log = logging.getLogger("vsadcvsr")
 
-_MODELS: dict[tuple[str, str, torch.dtype], tuple[AdcVSR, CheckpointInfo]] = {}
+_MODELS: dict[tuple[str, str, torch.dtype], tuple[Student, CheckpointInfo]] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def shared_model(path: Path, device: torch.device, dtype: torch.dtype) -> tuple[AdcVSR, CheckpointInfo]:
+def shared_model(path: Path, device: torch.device, dtype: torch.dtype) -> tuple[Student, CheckpointInfo]:
     """One model instance per (file, device, dtype) for the whole process: filters and threads share it."""
     key = (str(path.resolve()), str(device), dtype)
     with _MODELS_LOCK:
@@ -36,10 +36,14 @@ def shared_model(path: Path, device: torch.device, dtype: torch.dtype) -> tuple[
         return _MODELS[key]
 
 
-def estimate_bytes(model: AdcVSR, frames: int, h: int, w: int, dtype: torch.dtype, render_chunk: int) -> int:
+def estimate_bytes(model: Student, frames: int, h: int, w: int, dtype: torch.dtype, render_chunk: int) -> int:
     """A rough upper bound of activation memory for one window of (frames, 3, h, w) LR input."""
     cfg = model.cfg
     size = torch.finfo(dtype).bits // 8
+    if isinstance(cfg, CompactConfig):  # a few C-channel maps per frame at LR size (padded), the x4 output
+        px = (h + 2 * cfg.pad) * (w + 2 * cfg.pad)
+        return int((cfg.channels * 4 * px * frames + 3 * 16 * px * min(frames, render_chunk or frames) * 2)
+                   * size * 1.5)
     latent_px = h * w / 4
     unet = sum(c * 6 / 4**i for i, c in enumerate(cfg.widths)) * latent_px * frames
     attn_levels = [i for i, a in enumerate(cfg.attention) if a]

@@ -23,6 +23,7 @@ from ..stdio import stdout_to_stderr
 log = logging.getLogger(__name__)
 
 SCALE = 4
+_TEMPORAL_KEY = re.compile(r"(^|\.)temporals\.")  # the temporal blocks' tensors in either network
 
 
 class MethodUnavailable(RuntimeError):
@@ -163,7 +164,7 @@ def strip_temporal(path: str | Path, out: str | Path) -> Path:
 
     info = read_info(path)
     with safe_open(str(path), framework="pt") as f:
-        state = {k: f.get_tensor(k) for k in f.keys() if ".temporals." not in k}
+        state = {k: f.get_tensor(k) for k in f.keys() if not _TEMPORAL_KEY.search(k)}
     meta = info.metadata
     save_checkpoint(out, state, info.config.replace(temporal="none"),
                     provenance=f"{meta.get('provenance', '?')}; temporal blocks removed for evaluation",

@@ -47,6 +47,10 @@ class AdcVSR(nn.Module):
             img = self.decoder.render(f)
         return AdcVSROutput(img.reshape(b, t, *img.shape[1:]), f.reshape(b, t, *f.shape[1:]))
 
+    def render(self, f: Tensor, lr: Tensor | None = None) -> Tensor:
+        """Feature f (N, C, h/2, w/2) → image (N, 3, 4h, 4w) in [-1, 1] (the LR frames are not needed here)."""
+        return self.decoder.render(f)
+
     def forward(self, x: Tensor, render_chunk: int = 0) -> Tensor:
         """(B, T, 3, h, w) in [-1, 1] → (B, T, 3, 4h, 4w) in [-1, 1] (unclamped, no colour correction)."""
         h, w = x.shape[-2:]

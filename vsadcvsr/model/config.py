@@ -52,6 +52,11 @@ class AdcVSRConfig:
         """Input height and width must be multiples of this (unshuffle x2, then one halving per extra level)."""
         return 2 * 2 ** (len(self.widths) - 1)
 
+    @property
+    def feature_stride(self) -> int:
+        """Output pixels per feature pixel along each axis (the feature grid is the latent grid, h/2)."""
+        return 8
+
     def replace(self, **changes: object) -> "AdcVSRConfig":
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
@@ -69,6 +74,81 @@ class AdcVSRConfig:
         if unknown:
             raise ValueError(f"AdcVSRConfig: unknown fields {sorted(unknown)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+@dataclass(frozen=True)
+class CompactConfig:
+    """Architecture of a CompactVSR student (SRVGGNetCompact's layers plus temporal blocks).
+
+    `convs` 3x3 convolutions of `channels` at LR resolution after the input convolution, each with a PReLU;
+    temporal blocks after activation i (0 = the input convolution's) for i in `temporal_sites`: "layer" puts one
+    after every activation, "block" after every `temporal_every`-th, "none" makes the 2D network.
+    """
+
+    channels: int = 64
+    convs: int = 16
+    temporal: TemporalPlacement = "block"
+    temporal_every: int = 4
+    pad: int = 10  # LR pixels of reflected border around each frame (Real-ESRGAN's own pre-padding)
+    scale: int = field(default=4, init=False)
+
+    def __post_init__(self) -> None:
+        if self.channels < 1 or self.convs < 1 or self.temporal_every < 1 or self.pad < 0:
+            raise ValueError("CompactConfig: channels, convs and temporal_every must be positive, pad not negative")
+        if self.temporal not in ("none", "block", "layer"):
+            raise ValueError(f"CompactConfig: unknown temporal placement {self.temporal!r}")
+
+    @property
+    def temporal_sites(self) -> tuple[int, ...]:
+        if self.temporal == "none":
+            return ()
+        if self.temporal == "layer":
+            return tuple(range(self.convs + 1))
+        return tuple(range(self.temporal_every, self.convs + 1, self.temporal_every))
+
+    @property
+    def size_multiple(self) -> int:
+        return 1
+
+    @property
+    def latent_channels(self) -> int:
+        """Channels of the feature domain f (the last activation)."""
+        return self.channels
+
+    @property
+    def feature_stride(self) -> int:
+        """Output pixels per feature pixel along each axis (f is at LR resolution)."""
+        return 4
+
+    def replace(self, **changes: object) -> "CompactConfig":
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def to_json(self) -> str:
+        d = dataclasses.asdict(self)
+        d.pop("scale")
+        return json.dumps({"kind": "compact", **d}, sort_keys=True)
+
+
+ModelConfig = AdcVSRConfig | CompactConfig
+
+
+def config_from_json(text: str) -> ModelConfig:
+    """A configuration from `to_json` text: CompactConfig where it says `"kind": "compact"`, else AdcVSRConfig."""
+    d = json.loads(text)
+    kind = d.pop("kind", "adcvsr")
+    cls = {"adcvsr": AdcVSRConfig, "compact": CompactConfig}.get(kind)
+    if cls is None:
+        raise ValueError(f"config_from_json: unknown network kind {kind!r}")
+    return cls.from_json(json.dumps(d)) if cls is AdcVSRConfig else _compact_from_dict(d)
+
+
+def _compact_from_dict(d: dict) -> CompactConfig:
+    d.pop("scale", None)
+    fields = {f.name for f in dataclasses.fields(CompactConfig) if f.init}
+    unknown = set(d) - fields
+    if unknown:
+        raise ValueError(f"CompactConfig: unknown fields {sorted(unknown)}")
+    return CompactConfig(**d)
 
 
 #: The paper's network: AdcSR (pruned SD2.1 UNet + half decoder) with temporal blocks after every layer (0.573 B).
@@ -92,16 +172,21 @@ TINY = AdcVSRConfig(
     temporal="layer",
 )
 
-CONFIGS: dict[str, AdcVSRConfig] = {
+#: Real-ESRGAN's SRVGGNetCompact (as realesr-animevideov3) with a temporal block after every fourth layer.
+COMPACT = CompactConfig()
+
+CONFIGS: dict[str, ModelConfig] = {
     "adcvsr": ADCVSR,
     "adcvsr-block": ADCVSR.replace(temporal="block"),
     "adcsr": ADCVSR.replace(temporal="none"),
     "tiny": TINY,
     "tiny-2d": TINY.replace(temporal="none"),
+    "compact": COMPACT,
+    "compact-2d": COMPACT.replace(temporal="none"),
 }
 
 
-def get_config(name: str) -> AdcVSRConfig:
+def get_config(name: str) -> ModelConfig:
     """Named configuration; raises KeyError listing the known names."""
     try:
         return CONFIGS[name]

@@ -14,16 +14,22 @@ from torch import Tensor, nn
 
 
 class FeatureEncoder(nn.Module):
-    """HR RGB (N, 3, H, W) in [-1, 1] → (N, channels, H/8, W/8), normalised per sample and group."""
+    """HR RGB (N, 3, H, W) in [-1, 1] → (N, channels, H/stride, W/stride), normalised per sample and group.
 
-    def __init__(self, channels: int = 64, width: int = 64, groups: int = 8) -> None:
+    `stride` 8 (the AdcVSR latent grid) or 4 (the compact student's LR grid: no strided convolution)."""
+
+    def __init__(self, channels: int = 64, width: int = 64, groups: int = 8, stride: int = 8) -> None:
         super().__init__()
+        if stride not in (4, 8):
+            raise ValueError(f"FeatureEncoder: stride must be 4 or 8, not {stride}")
         self.groups = groups
+        down = (nn.Conv2d(2 * width, 2 * width, 4, stride=2, padding=1) if stride == 8 else
+                nn.Conv2d(2 * width, 2 * width, 3, padding=1))
         self.body = nn.Sequential(
             nn.PixelUnshuffle(4),
             nn.Conv2d(48, width, 3, padding=1), nn.SiLU(),
             nn.Conv2d(width, 2 * width, 3, padding=1), nn.SiLU(),
-            nn.Conv2d(2 * width, 2 * width, 4, stride=2, padding=1), nn.SiLU(),
+            down, nn.SiLU(),
             nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.SiLU(),
             nn.Conv2d(2 * width, channels, 3, padding=1),
         )

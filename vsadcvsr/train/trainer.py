@@ -29,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from ..checkpoint import save_checkpoint
 from ..files import atomic_write
 from ..engine.colour_fix import wavelet_fix
-from ..model import AdcVSR, AdcVSRConfig, get_config
+from ..model import ModelConfig, build_model, get_config
 from .data import Material, load_material, shuffle_frames, static_clip, unrelated_crops
 from .dataset import ClipDataset
 from .discriminators import Discriminators, split_logits
@@ -88,19 +88,19 @@ class TrainConfig:
 class Generator(nn.Module):
     """The student and the feature encoder; one forward gives everything the generator loss needs."""
 
-    def __init__(self, cfg: AdcVSRConfig) -> None:
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.student = AdcVSR(cfg)
-        self.encoder = FeatureEncoder(cfg.latent_channels)
+        self.student = build_model(cfg)
+        self.encoder = FeatureEncoder(cfg.latent_channels, stride=cfg.feature_stride)
 
     def encode(self, images: Tensor) -> Tensor:
-        """(B, T, 3, H, W) → (B, T, C, H/8, W/8)."""
+        """(B, T, 3, H, W) → (B, T, C, H/s, W/s), s the student's feature stride."""
         b, t = images.shape[:2]
         f = self.encoder(images.reshape(b * t, *images.shape[2:]).contiguous(memory_format=torch.channels_last))
         return f.view(b, t, *f.shape[1:])
 
     def forward(self, lr: Tensor, targets: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
-        """lr (B,T,3,h,w), targets (K,B,T,3,4h,4w) → x_s, f_s, f_t (K,B,T,C,h/2,w/2), autoencoded targets.
+        """lr (B,T,3,h,w), targets (K,B,T,3,4h,4w) → x_s, f_s, f_t (K,B,T,C, feature grid), autoencoded targets.
 
         With `targets` None only the student runs (f_t and the reconstructions are None).
         """
@@ -109,7 +109,8 @@ class Generator(nn.Module):
             return out.image, out.feature, None, None
         k, b, t = targets.shape[:3]
         f_t = self.encode(targets.reshape(k * b, t, *targets.shape[3:]))
-        rec = self.student.decoder.render(f_t.reshape(k * b * t, *f_t.shape[2:]))
+        frames = lr.reshape(b * t, *lr.shape[2:]).repeat(k, 1, 1, 1)
+        rec = self.student.render(f_t.reshape(k * b * t, *f_t.shape[2:]), frames)
         return (out.image, out.feature, f_t.view(k, b, t, *f_t.shape[2:]),
                 rec.view(k, b, t, *rec.shape[1:]))
 
@@ -194,6 +195,7 @@ class Trainer:
             self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.d_lr, betas=(0.5, 0.999))
         self.step = 0
         self.seconds = 0.0  # training time accumulated over resumes
+        self.base: dict[str, str] | None = None  # provenance and licence of imported initial weights
         if cfg.init:
             self._init_from(cfg.init)
         self._uses_encoder = cfg.feature_weight > 0 or cfg.ae_weight > 0
@@ -221,6 +223,7 @@ class Trainer:
         else:
             st = torch.load(path, map_location=self.device, weights_only=False)
         gen = {k: v.float() if v.is_floating_point() else v for k, v in st["gen"].items()}
+        self.base = st.get("base") if not exported else _base_of(path, meta)
         own = self.gen.state_dict()
         dropped = sorted(k for k in gen if k not in own and ".temporal" in k)
         if dropped:  # a 2D ablation started from a temporal model: its temporal blocks are left out
@@ -246,6 +249,7 @@ class Trainer:
             "stage": self.cfg.stage,
             "step": self.step,
             "seconds": self.seconds,
+            "base": self.base,
             "gen": self.gen.state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
@@ -280,6 +284,7 @@ class Trainer:
             self.opt_d.load_state_dict(st["opt_d"])
         self.step = int(st["step"])
         self.seconds = float(st.get("seconds", 0.0))
+        self.base = st.get("base", self.base)
         torch.set_rng_state(st["rng"]["torch"].cpu())  # map_location moved it to the training device
         np.random.set_state(st["rng"]["numpy"])
         random.setstate(st["rng"]["python"])
@@ -478,7 +483,7 @@ class Trainer:
             return
         gen = _unwrap(self.gen)
         _export(path, dict(gen.student.state_dict()), self.model_cfg, self.cfg, self.step, self.data.meta, extra,
-                dtype)
+                dtype, self.base)
         _export_encoder(path, dict(gen.encoder.state_dict()), dtype)
 
 
@@ -487,8 +492,18 @@ LICENCE = ("Apache-2.0 (weights); training data: public-domain/CC0 scikit-image 
            "bikes.mp4 (train shots), Big Buck Bunny (c) Blender Foundation CC-BY 3.0")
 
 
-def _export(path: str | Path, student: dict[str, Tensor], model_cfg: AdcVSRConfig, cfg: TrainConfig, step: int,
-            data_meta: dict, extra: dict[str, str] | None, dtype: torch.dtype | None = None) -> None:
+def _base_of(path: str, meta: dict[str, str]) -> dict[str, str] | None:
+    """Provenance and licence of an imported (not trained here) checkpoint that a run starts from; None for ours."""
+    if "base" in meta:  # trained here from imported weights: the same base
+        return json.loads(meta["base"])
+    if meta.get("licence", LICENCE) == LICENCE:
+        return None
+    return {"provenance": f"{Path(path).name}: {meta.get('provenance', '?')}", "licence": meta["licence"]}
+
+
+def _export(path: str | Path, student: dict[str, Tensor], model_cfg: ModelConfig, cfg: TrainConfig, step: int,
+            data_meta: dict, extra: dict[str, str] | None, dtype: torch.dtype | None = None,
+            base: dict[str, str] | None = None) -> None:
     meta = {
         "training": cfg.to_json(),
         "stage": str(cfg.stage),
@@ -497,9 +512,12 @@ def _export(path: str | Path, student: dict[str, Tensor], model_cfg: AdcVSRConfi
         "data": json.dumps({k: data_meta.get(k) for k in _DATA_KEYS}),
         **(extra or {}),
     }
-    save_checkpoint(path, student, model_cfg,
-                    provenance="trained from scratch by vsadcvsr.train (scripts/train.py)", licence=LICENCE,
-                    extra=meta, dtype=dtype)
+    provenance, licence = "trained from scratch by vsadcvsr.train (scripts/train.py)", LICENCE
+    if base is not None:
+        meta["base"] = json.dumps(base)
+        provenance = f"trained by vsadcvsr.train (scripts/train.py) from imported weights ({base['provenance']})"
+        licence = f"{base['licence']}; training here: Apache-2.0; {LICENCE.split('; ', 1)[1]}"
+    save_checkpoint(path, student, model_cfg, provenance=provenance, licence=licence, extra=meta, dtype=dtype)
     log.info("export: %s (stage %d, step %d)", path, cfg.stage, step)
 
 
@@ -528,7 +546,7 @@ def export_state(state_path: str | Path, path: str | Path, extra: dict[str, str]
         with np.load(cfg.data) as z:
             data_meta = json.loads(str(z["meta"]))
     student = {k[len("student."):]: v for k, v in st["gen"].items() if k.startswith("student.")}
-    _export(path, student, get_config(cfg.model), cfg, int(st["step"]), data_meta, extra, dtype)
+    _export(path, student, get_config(cfg.model), cfg, int(st["step"]), data_meta, extra, dtype, st.get("base"))
     _export_encoder(path, {k[len("encoder."):]: v for k, v in st["gen"].items() if k.startswith("encoder.")}, dtype)
 
 

