@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from reference_weights import REFERENCE, write_adcsr_files
 from safetensors.torch import load_file
 
@@ -182,3 +183,24 @@ def test_atomic_write_leaves_the_old_file_when_the_writer_fails(tmp_path) -> Non
             Path(tmp).write_bytes(b"half")
             raise RuntimeError("writer failed")
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+
+
+@pytest.mark.parametrize("frames", [1, 2, 5])
+def test_a_temporal_block_is_a_conv1d_along_time_with_replicated_edges(frames: int) -> None:
+    from vsadcvsr.model.layers import TemporalBlock
+
+    torch.manual_seed(frames)
+    tb = TemporalBlock(6)
+    torch.nn.init.normal_(tb.conv_b.weight, std=0.3)
+    torch.nn.init.normal_(tb.conv_b.bias, std=0.3)
+    x = torch.randn(2 * frames, 6, 5, 4)
+
+    def conv1d(v: torch.Tensor, conv: torch.nn.Conv1d) -> torch.Tensor:  # the definition, position by position
+        seq = v.view(2, frames, 6, 5, 4).permute(0, 3, 4, 2, 1).reshape(-1, 6, frames)
+        out = conv(F.pad(seq, (1, 1), mode="replicate"))
+        return out.view(2, 5, 4, 6, frames).permute(0, 4, 3, 1, 2).reshape(2 * frames, 6, 5, 4)
+
+    want = x + conv1d(F.relu(conv1d(x, tb.conv_a)), tb.conv_b)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        got = tb(x.contiguous(memory_format=layout), frames)
+        assert torch.allclose(got, want, atol=1e-5), layout

@@ -192,17 +192,20 @@ class TemporalBlock(nn.Module):
 
     @staticmethod
     def _tconv(x: Tensor, frames: int, conv: nn.Conv1d) -> Tensor:
-        # (B*T, C, H, W): a k=3 conv along T is three 1x1 convs over shifted frames; no layout change needed.
+        # (B*T, C, H, W): one 1x1 convolution gives every frame's contribution through each of the three taps
+        # (3C channels); each tap's part is then added to the frame it serves (t+1, t, t-1), edges replicated.
         bt, c, h, w = x.shape
-        x5 = x.view(bt // frames, frames, c, h, w)
-        idx = torch.arange(frames, device=x.device)
-        out = None
-        for k, shift in enumerate((-1, 0, 1)):
-            src = x5[:, (idx + shift).clamp(0, frames - 1)].reshape(bt, c, h, w)
-            y = F.conv2d(src, conv.weight[:, :, k, None, None], conv.bias if k == 1 else None)
-            out = y if out is None else out + y
-        assert out is not None
-        return out
+        cout = conv.weight.shape[0]
+        taps = conv.weight.permute(2, 0, 1).reshape(3 * cout, c, 1, 1)
+        if x.is_contiguous(memory_format=torch.channels_last):
+            taps = taps.contiguous(memory_format=torch.channels_last)
+        y = F.conv2d(x, taps).view(bt // frames, frames, 3, cout, h, w)
+        out = y[:, :, 1] + conv.bias.view(1, 1, cout, 1, 1)
+        out[:, 1:] += y[:, :-1, 0]  # tap 0 reads frame t-1
+        out[:, :1] += y[:, :1, 0]
+        out[:, :-1] += y[:, 1:, 2]  # tap 2 reads frame t+1
+        out[:, -1:] += y[:, -1:, 2]
+        return out.view(bt, cout, h, w)
 
     def forward(self, x: Tensor, frames: int) -> Tensor:
         h = F.relu(self._tconv(x, frames, self.conv_a))
