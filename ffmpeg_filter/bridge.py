@@ -420,7 +420,8 @@ def upscale_file(
     :param dst:             output file; its extension picks the container. "-" writes Matroska to stdout.
     :param model:           "default" (bundled weights) or a checkpoint path, passed to the engine's Upscaler.
     :param device:          "cpu", "cuda", "cuda:1"...
-    :param precision:       "auto" (fp16 on CUDA, fp32 on the CPU), "fp32", "fp16" or "bf16".
+    :param precision:       "auto" (fp16 on CUDA; CPU: bf16 for compact models on CPUs
+                            with AVX512-BF16/AMX, else fp32), "fp32", "fp16" or "bf16".
     :param window:          frames per temporal window (the engine's `window`).
     :param overlap:         frames shared by neighbouring windows, cross-faded by the engine.
     :param tile:            spatial tile size in input pixels, 0 = whole frames.

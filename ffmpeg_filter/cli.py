@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="output file; the extension picks the container; - for stdout")
     p.add_argument("--model", default="default", help='"default" (bundled weights) or a checkpoint path')
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
-    p.add_argument("--precision", default="auto", help="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16 or bf16")
+    p.add_argument("--precision", default="auto", help="auto (fp16 on CUDA; CPU: bf16 for compact models "
+                   "on CPUs with AVX512-BF16/AMX, else fp32), fp32, fp16 or bf16")
     p.add_argument("--window", type=int, default=16, help="frames per temporal window (default 16)")
     p.add_argument("--overlap", type=int, default=4, help="frames shared by neighbouring windows (default 4)")
     p.add_argument("--tile", type=int, default=0, help="tile size in input pixels, 0 = whole frames (default)")

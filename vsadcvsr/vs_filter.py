@@ -134,7 +134,8 @@ def Upscale(
     :param model:            bundled model name ("default") or the path of a vsadcvsr checkpoint (.safetensors)
     :param device_index:     CUDA device index; None uses `device`
     :param device:           "cpu", "cuda" or "cuda:N"; None picks CUDA when available, else the CPU
-    :param precision:        "fp32", "fp16", "bf16" or "auto" (fp16 on CUDA, fp32 on the CPU)
+    :param precision:        "fp32", "fp16", "bf16" or "auto" (fp16 on CUDA; CPU: bf16 for compact
+                             models on CPUs with AVX512-BF16/AMX, else fp32)
     :param fp16:             shorthand: True is precision="fp16", False is "fp32"
     :param window:           frames the temporal model sees at once
     :param overlap:          frames shared by neighbouring windows, cross-faded (at most window/2)

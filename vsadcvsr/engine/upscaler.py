@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..checkpoint import CheckpointInfo, load_model, resolve_model_path
+from ..checkpoint import CheckpointInfo, load_model, read_info, resolve_model_path
 from ..model import CompactConfig, Student
 from .colour_fix import apply_colour_fix, colour_fix_mode
 from .device import available_memory, resolve_device, resolve_precision
@@ -61,7 +61,8 @@ class Upscaler:
 
     :param model:         bundled model name ("default") or a vsadcvsr checkpoint path
     :param device:        "cpu", "cuda", "cuda:N", an int N, or None (CUDA when available)
-    :param precision:     "fp32", "fp16", "bf16" or "auto" (fp16 on CUDA, fp32 on CPU)
+    :param precision:     "fp32", "fp16", "bf16" or "auto" (fp16 on CUDA; CPU: bf16 for compact models on
+                          CPUs with AVX512-BF16/AMX, else fp32)
     :param tile:          LR tile size in pixels; 0 picks one automatically when a window would not fit in memory
     :param tile_overlap:  LR pixels shared by neighbouring tiles (blended with cosine weights)
     :param colour_fix:    AdcSR's colour correction against the input: "wavelet" (low frequencies from the input,
@@ -86,8 +87,9 @@ class Upscaler:
         if num_streams < 1:
             raise ValueError(f"num_streams must be at least 1, not {num_streams}")
         self.device = resolve_device(device)
-        self.dtype = resolve_precision(precision, self.device)
         self.path = resolve_model_path(model)
+        compact = isinstance(read_info(self.path).config, CompactConfig)
+        self.dtype = resolve_precision(precision, self.device, bf16_on_cpu=compact)
         self.model, self.info = shared_model(self.path, self.device, self.dtype)
         self.scale = self.model.cfg.scale
         self.tile = tile
@@ -132,7 +134,9 @@ class Upscaler:
 
     def _net(self, x: Tensor) -> Tensor:
         """(T, 3, h, w) in [-1, 1] → (T, 3, 4h, 4w) in [-1, 1], float32."""
-        y = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
+        # the compact network takes fp32 frames whatever its weights' dtype, and adds its detail to them in fp32
+        y = x if isinstance(self.model.cfg, CompactConfig) else x.to(self.dtype)
+        y = y.contiguous(memory_format=torch.channels_last)
         return self.model(y[None], render_chunk=self.render_chunk)[0].float()
 
     @torch.inference_mode()

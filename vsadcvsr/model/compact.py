@@ -13,7 +13,8 @@ from .layers import TemporalBlock
 
 
 class CompactVSR(nn.Module):
-    """x4 video super-resolution student. Input (B, T, 3, h, w) in [-1, 1]; any h, w.
+    """x4 video super-resolution student. Input (B, T, 3, h, w) in [-1, 1]; any h, w; the output has the input's
+    dtype whatever the weights' (fp32 frames through bf16 weights: see `render`).
 
     The convolutions are those of Real-ESRGAN's SRVGGNetCompact (so its weights import one to one), working on
     [0, 1] inside; the frame is padded by reflection (`cfg.pad`) so its borders see image, not zeros.
@@ -43,8 +44,12 @@ class CompactVSR(nn.Module):
         return self.temporals[last](y, frames) if last in self.temporals else y
 
     def render(self, f: Tensor, lr: Tensor) -> Tensor:
-        """f (N, C, h, w) and the LR frames it came from (N, 3, h, w) in [-1, 1] → (N, 3, 4h, 4w) in [-1, 1]."""
-        return 2 * F.pixel_shuffle(self.conv_out(f), 4) + F.interpolate(lr, scale_factor=4, mode="nearest")
+        """f (N, C, h, w) and the LR frames it came from (N, 3, h, w) in [-1, 1] → (N, 3, 4h, 4w) in [-1, 1].
+
+        The detail is added to the upsampled frames in their own dtype: with fp32 frames and bf16/fp16 weights
+        only the detail carries the low precision, not the picture."""
+        detail = F.pixel_shuffle(self.conv_out(f.to(self.conv_out.weight.dtype)), 4).to(lr.dtype)
+        return 2 * detail + F.interpolate(lr, scale_factor=4, mode="nearest")
 
     def forward_features(self, x: Tensor, render_chunk: int = 0) -> AdcVSROutput:
         """Runs the network; returns the image (B, T, 3, 4h, 4w) and the feature f (B, T, C, h, w)."""
@@ -55,7 +60,7 @@ class CompactVSR(nn.Module):
         y = x.reshape(b * t, 3, h, w)
         if p:
             y = F.pad(y, (p, p, p, p), mode="reflect")
-        f = self.features(y, t)
+        f = self.features(y.to(self.conv_in.weight.dtype), t)
         if render_chunk > 0 and f.shape[0] > render_chunk:
             img = torch.cat([self.render(c, l) for c, l in zip(f.split(render_chunk), y.split(render_chunk))])
         else:
