@@ -38,6 +38,11 @@ sys.path.insert(0, str(ROOT))
 log = logging.getLogger("benchmark")
 SCALE = 4
 OURS = {"ours-tiny": "tiny", "ours-adcvsr": "adcvsr", "ours-compact": "compact"}
+
+
+def ours_config(method: str) -> str | None:
+    """The configuration an "ours-..." method runs ("ours-compact@bf16": compact, in bf16), else None."""
+    return OURS.get(method.partition("@")[0])
 PEERS = ("realesrgan-animevideov3", "realesrgan-x4plus", "realcugan", "waifu2x")
 SECTIONS = ("speed", "scaling", "adapters", "gpu")
 THREADS = 0  # --threads: 0 leaves torch's default
@@ -123,7 +128,7 @@ def work_speed(job: dict[str, Any]) -> dict[str, Any]:
     frames = natural_frames(job["frames"], w, h)
     method = job["method"]
     extra: dict[str, Any] = {}
-    if method in OURS:
+    if ours_config(method):
         import torch
 
         up = _engine_upscaler(job)
@@ -150,7 +155,7 @@ def work_speed(job: dict[str, Any]) -> dict[str, Any]:
     t = time_runs(fn, repeats=job["repeats"], budget_s=job["budget_s"], slow_s=job["slow_s"])
     res = {"s_per_frame": t.median / len(frames), "runs": len(t.runs), "warmup_counted": t.warmup_counted,
            "warmup_s": t.warmup, "rss_loaded_mib": loaded, "peak_rss_mib": peak_rss_mib(), **extra}
-    if method in OURS and job.get("device", "cpu") != "cpu":
+    if ours_config(method) and job.get("device", "cpu") != "cpu":
         import torch
 
         res["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
@@ -244,7 +249,7 @@ def available(name: str) -> str | None:
     """None if the method can run here, else why not."""
     from vsadcvsr.eval.methods import MethodUnavailable, build_method
 
-    if name in OURS:
+    if ours_config(name):
         try:
             import vsadcvsr.engine  # noqa: F401
         except ImportError as e:
@@ -278,11 +283,12 @@ def section_speed(args: argparse.Namespace, tmp: Path, rows: list[dict[str, Any]
                                   "skipped": f"estimated {est:.0f} s/frame > --max-frame-s {args.max_frame_s:.0f}"})
                 continue
             job = {"mode": "speed", "method": m, "size": [w, h], "repeats": args.repeats, "budget_s": args.budget_s,
-                   "slow_s": args.slow_s, "frames": args.window if m in OURS else 1}
+                   "slow_s": args.slow_s, "frames": args.window if ours_config(m) else 1}
             if m == "ours-adcvsr":
                 job["frames"] = 1
-            if m in OURS:
-                job["checkpoint"] = str(random_checkpoint(OURS[m], tmp))
+            if ours_config(m):
+                job["checkpoint"] = str(random_checkpoint(ours_config(m), tmp))
+                job["precision"] = m.partition("@")[2] or "fp32"
             log.warning("speed: %s at %dx%d ...", m, w, h)
             r = run_worker(job, timeout=args.timeout)
             r.update({"section": "speed", "method": m, "size": f"{w}x{h}", "frames_per_run": job["frames"]})
@@ -298,7 +304,7 @@ def section_speed(args: argparse.Namespace, tmp: Path, rows: list[dict[str, Any]
                 note = "one run, warm-up included"
             if "tile" in r and r["tile"]:
                 note = (note + f"; tiled {r['tile']}px").strip("; ")
-            if r["method"] in OURS and "frames_per_run" in r:
+            if ours_config(r["method"]) and "frames_per_run" in r:
                 note = (note + f"; window of {r['frames_per_run']} frames, random weights").strip("; ")
             lines.append(f"| {r['method']} | {_f(r.get('s_per_frame'), 3)} | {_f(r.get('x_fastest_peer'), 2)} | "
                          f"{r.get('runs', '—')} | {_f(r.get('peak_rss_mib'), 0)} | {_f(r.get('rss_loaded_mib'), 0)} "
@@ -542,7 +548,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
-    p.add_argument("--methods", nargs="+", default=["lanczos", "ours-tiny", "ours-adcvsr", *PEERS])
+    p.add_argument("--methods", nargs="+", default=["lanczos", "ours-tiny", "ours-adcvsr", *PEERS],
+                   help="ours-tiny, ours-compact, ours-adcvsr (fp32; a suffix @bf16 or @fp16 picks the precision), "
+                   "lanczos, bicubic and the ncnn peers")
     p.add_argument("--sizes", nargs="+", type=_size, default=[(320, 180), (480, 270)], help="input sizes, WxH")
     p.add_argument("--window", type=int, default=8, help="frames per window for ours (speed and size scaling)")
     p.add_argument("--repeats", type=int, default=3, help="timed runs after the warm-up (fewer if over --budget-s)")
@@ -565,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
     if args.worker:
         job = json.loads(args.worker)
-        if job.get("threads") and (job.get("method", "ours-") in OURS or job["mode"] != "speed"):
+        if job.get("threads") and (ours_config(job.get("method", "ours-tiny")) or job["mode"] != "speed"):
             import torch  # only where torch runs: a peer's memory figure must not include torch
 
             torch.set_num_threads(job["threads"])

@@ -192,20 +192,21 @@ class TemporalBlock(nn.Module):
 
     @staticmethod
     def _tconv(x: Tensor, frames: int, conv: nn.Conv1d) -> Tensor:
-        # (B*T, C, H, W): one 1x1 convolution gives every frame's contribution through each of the three taps
-        # (3C channels); each tap's part is then added to the frame it serves (t+1, t, t-1), edges replicated.
-        bt, c, h, w = x.shape
-        cout = conv.weight.shape[0]
-        taps = conv.weight.permute(2, 0, 1).reshape(3 * cout, c, 1, 1)
-        if x.is_contiguous(memory_format=torch.channels_last):
-            taps = taps.contiguous(memory_format=torch.channels_last)
-        y = F.conv2d(x, taps).view(bt // frames, frames, 3, cout, h, w)
-        out = y[:, :, 1] + conv.bias.view(1, 1, cout, 1, 1)
-        out[:, 1:] += y[:, :-1, 0]  # tap 0 reads frame t-1
-        out[:, :1] += y[:, :1, 0]
-        out[:, :-1] += y[:, 1:, 2]  # tap 2 reads frame t+1
-        out[:, -1:] += y[:, -1:, 2]
-        return out.view(bt, cout, h, w)
+        # (B*T, C, H, W): a k=3 conv along T is three 1x1 convolutions of every frame, the outer two added to the
+        # next / previous frame (edges replicated). Slicing along T keeps each frame's block contiguous, so the
+        # adds stay fast in channels_last and bf16; no frames are gathered.
+        bt = x.shape[0]
+        fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        taps = [conv.weight[:, :, k, None, None].contiguous(memory_format=fmt) for k in range(3)]
+        out = F.conv2d(x, taps[1], conv.bias)
+        o5 = out.view(bt // frames, frames, *out.shape[1:])
+        prev = F.conv2d(x, taps[0]).view_as(o5)  # tap 0 reads frame t-1
+        o5[:, 1:] += prev[:, :-1]
+        o5[:, :1] += prev[:, :1]
+        nxt = F.conv2d(x, taps[2]).view_as(o5)  # tap 2 reads frame t+1
+        o5[:, :-1] += nxt[:, 1:]
+        o5[:, -1:] += nxt[:, -1:]
+        return out
 
     def forward(self, x: Tensor, frames: int) -> Tensor:
         h = F.relu(self._tconv(x, frames, self.conv_a))
