@@ -108,6 +108,40 @@ def test_wavelet_fix_takes_low_frequencies_from_the_input_and_keeps_the_details(
     assert (wavelet_fix(up, lr) - up).abs().max() < 1e-5  # the input's own upscale is left as it is
 
 
+def _wavelet_fix_reference(out: torch.Tensor, lr: torch.Tensor, levels: int = 3) -> torch.Tensor:
+    """StableSR / AdcSR's formulation: depthwise 3x3 binomial convolutions, replicate-padded, low-passed twice."""
+    k = (torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16).expand(3, 1, 3, 3)
+
+    def low(x: torch.Tensor) -> torch.Tensor:
+        for i in range(levels):
+            d = 2**i
+            x = F.conv2d(F.pad(x, (d, d, d, d), mode="replicate"), k, groups=3, dilation=d)
+        return x
+
+    ref = F.interpolate(lr, size=out.shape[-2:], mode="bicubic", align_corners=False)
+    return out - low(out) + low(ref)
+
+
+@pytest.mark.parametrize("size", [(24, 32), (3, 5), (1, 2)])  # the smallest: pads larger than the frame
+def test_wavelet_fix_equals_the_reference_formulation(size: tuple[int, int]) -> None:
+    g = torch.Generator().manual_seed(0)
+    lr = torch.rand(2, 3, *size, generator=g)
+    out = torch.rand(2, 3, size[0] * 4, size[1] * 4, generator=g) * 1.4 - 0.2
+    assert (wavelet_fix(out, lr) - _wavelet_fix_reference(out, lr)).abs().max() < 1e-5
+    lr_before = lr.clone()
+    wavelet_fix(out, lr)
+    assert torch.equal(lr, lr_before)  # inputs are not modified
+
+
+def test_wavelet_fix_passes_gradients_like_the_reference() -> None:
+    lr = torch.rand(1, 3, 8, 8)
+    out = torch.rand(1, 3, 32, 32, requires_grad=True)
+    w = torch.rand(1, 3, 32, 32)
+    (g_new,) = torch.autograd.grad((wavelet_fix(out, lr) * w).sum(), out)
+    (g_ref,) = torch.autograd.grad((_wavelet_fix_reference(out, lr) * w).sum(), out)
+    assert torch.allclose(g_new, g_ref, atol=1e-6)
+
+
 def test_colour_fix_modes() -> None:
     assert colour_fix_mode(True) == "wavelet" and colour_fix_mode(False) == "none"
     assert colour_fix_mode("adain") == "adain"

@@ -177,6 +177,21 @@ class Upsample2D(nn.Module):
         return self.conv(x)
 
 
+def conv_along_time(x: Tensor, frames: int, conv: nn.Conv1d) -> Tensor:
+    """`conv` (Conv1d, kernel 3) along time at every pixel of (B*T, C, H, W) frames, edges replicated → (B*T, C', H, W).
+
+    One Conv3d with a (3, 1, 1) kernel over the (B, C, T, H, W) view of the same memory (in channels_last that view
+    is channels_last_3d: no copy), zero-padded in time; the edge taps are then added back for the first and last
+    frames (replication). The output keeps the input's memory format."""
+    bt, c, h, w = x.shape
+    x5 = x.view(bt // frames, frames, c, h, w).permute(0, 2, 1, 3, 4)
+    k = conv.weight[:, :, :, None, None]
+    out = F.conv3d(x5, k, conv.bias, padding=(1, 0, 0))
+    out[:, :, :1] += F.conv3d(x5[:, :, :1], k[:, :, :1])  # frame -1 is frame 0
+    out[:, :, -1:] += F.conv3d(x5[:, :, -1:], k[:, :, 2:])  # frame T is frame T-1
+    return out.permute(0, 2, 1, 3, 4).reshape(bt, -1, h, w)
+
+
 class TemporalBlock(nn.Module):
     """`y = x + conv_b(relu(conv_a(x)))` with Conv1d(k=3) along time at every position; edges replicated.
 
@@ -190,24 +205,6 @@ class TemporalBlock(nn.Module):
         nn.init.zeros_(self.conv_b.weight)
         nn.init.zeros_(self.conv_b.bias)
 
-    @staticmethod
-    def _tconv(x: Tensor, frames: int, conv: nn.Conv1d) -> Tensor:
-        # (B*T, C, H, W): a k=3 conv along T is three 1x1 convolutions of every frame, the outer two added to the
-        # next / previous frame (edges replicated). Slicing along T keeps each frame's block contiguous, so the
-        # adds stay fast in channels_last and bf16; no frames are gathered.
-        bt = x.shape[0]
-        fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
-        taps = [conv.weight[:, :, k, None, None].contiguous(memory_format=fmt) for k in range(3)]
-        out = F.conv2d(x, taps[1], conv.bias)
-        o5 = out.view(bt // frames, frames, *out.shape[1:])
-        prev = F.conv2d(x, taps[0]).view_as(o5)  # tap 0 reads frame t-1
-        o5[:, 1:] += prev[:, :-1]
-        o5[:, :1] += prev[:, :1]
-        nxt = F.conv2d(x, taps[2]).view_as(o5)  # tap 2 reads frame t+1
-        o5[:, :-1] += nxt[:, 1:]
-        o5[:, -1:] += nxt[:, -1:]
-        return out
-
     def forward(self, x: Tensor, frames: int) -> Tensor:
-        h = F.relu(self._tconv(x, frames, self.conv_a))
-        return x + self._tconv(h, frames, self.conv_b)
+        h = F.relu(conv_along_time(x, frames, self.conv_a))
+        return x + conv_along_time(h, frames, self.conv_b)

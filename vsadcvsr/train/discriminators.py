@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..model.layers import conv_along_time
+
 
 class TemporalConv(nn.Module):
     """Conv1d (kernel 3) along T at every position, edges replicated: (B*T, C, H, W) → same."""
@@ -21,10 +23,7 @@ class TemporalConv(nn.Module):
         self.conv = nn.Conv1d(channels, channels, 3)
 
     def forward(self, x: Tensor, frames: int) -> Tensor:
-        bt, c, h, w = x.shape
-        y = x.view(bt // frames, frames, c, h, w).permute(0, 3, 4, 2, 1).reshape(-1, c, frames)
-        y = self.conv(F.pad(y, (1, 1), mode="replicate"))
-        return y.view(bt // frames, h, w, c, frames).permute(0, 4, 3, 1, 2).reshape(bt, c, h, w)
+        return conv_along_time(x, frames, self.conv)
 
 
 def _act() -> nn.Module:

@@ -1,0 +1,68 @@
+"""The CPU heap settings (vsadcvsr/engine/heap.py), each in a fresh process: they change glibc's malloc for good."""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc" or not hasattr(ctypes.CDLL(None), "mallinfo2"),
+    reason="needs glibc >= 2.33 (mallinfo2)",
+)
+
+# Creates a CPU Upscaler (which applies the settings), then allocates 256 MB and reports how much of it glibc
+# served by mmap (hblkhd) rather than from the heap, from a worker thread as VapourSynth does.
+PROBE = r"""
+import ctypes, json, threading, torch
+from vsadcvsr.engine.heap import keep_freed_memory
+from vsadcvsr.engine.upscaler import Upscaler
+
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+
+mallinfo2 = ctypes.CDLL(None).mallinfo2
+mallinfo2.restype = Info
+Upscaler("tiny", device="cpu")
+out = {"state": keep_freed_memory()}
+
+def work():
+    x = torch.empty(64 << 20, dtype=torch.float32)
+    x.fill_(1.0)
+    out["mmapped_mb"] = mallinfo2().hblkhd / 2**20
+    del x
+
+t = threading.Thread(target=work)
+t.start()
+t.join()
+print(json.dumps(out))
+"""
+
+
+def _probe(**env: str) -> dict:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k not in ("VSADCVSR_HEAP", "GLIBC_TUNABLES")}
+    res = subprocess.run([sys.executable, "-c", PROBE], env={**base, **env}, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_a_cpu_upscaler_serves_large_blocks_from_the_heap_even_in_worker_threads() -> None:
+    r = _probe()
+    assert r["state"] == "applied"
+    assert r["mmapped_mb"] < 64, r  # the 256 MB block came from the one shared heap, not a fresh mmap
+
+
+def test_the_user_can_keep_glibcs_defaults() -> None:
+    for env, why in (({"VSADCVSR_HEAP": "system"}, "VSADCVSR_HEAP=system"),
+                     ({"MALLOC_ARENA_MAX": "4"}, "MALLOC_ARENA_MAX is set"),
+                     ({"GLIBC_TUNABLES": "glibc.malloc.arena_max=4"}, "GLIBC_TUNABLES sets malloc")):
+        r = _probe(**env)
+        assert r["state"] == why
+        assert r["mmapped_mb"] >= 256, r  # glibc's default: a block this size is mmapped

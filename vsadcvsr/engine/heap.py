@@ -1,0 +1,61 @@
+"""The process heap for CPU inference: glibc's malloc settings that keep freed memory for reuse.
+
+A window's activations are tensors of tens to hundreds of MB. With glibc's defaults each one is a fresh mmap
+(worker threads' arenas cannot hold them, and the main arena hands large blocks back at once), so every layer
+page-faults its output in anew: on a 2-core CPU about half of the `compact` model's time (scripts/benchmark.py,
+docs/results.md). One arena for all threads, large blocks from the heap and 1 GiB of freed memory kept make later
+windows reuse the same pages: ~2x faster for ~20 % more peak memory.
+
+`VSADCVSR_HEAP=system` keeps glibc's defaults; so does any `MALLOC_*` variable or malloc tunable already set
+(the user's choice).
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import platform
+import threading
+
+log = logging.getLogger("vsadcvsr")
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8  # glibc's mallopt parameters (malloc.h)
+KEEP_BYTES = 1 << 30
+
+_lock = threading.Lock()
+_state: str | None = None
+
+
+def heap_settings_wanted() -> str | None:
+    """Why the settings are left alone, or None when they should be applied."""
+    if os.environ.get("VSADCVSR_HEAP", "").lower() == "system":
+        return "VSADCVSR_HEAP=system"
+    user = sorted(k for k in os.environ if k.startswith("MALLOC_"))
+    if user:
+        return f"{user[0]} is set"
+    if "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""):
+        return "GLIBC_TUNABLES sets malloc"
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return "not glibc"
+    return None
+
+
+def keep_freed_memory() -> str:
+    """Applies the settings once per process (later calls return the first outcome): "applied" or why not."""
+    global _state
+    with _lock:
+        if _state is None:
+            _state = heap_settings_wanted() or _apply()
+            log.debug("vsadcvsr: heap settings: %s", _state)
+        return _state
+
+
+def _apply() -> str:
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return "no mallopt"
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    ok = all(mallopt(p, v) == 1 for p, v in ((M_ARENA_MAX, 1), (M_MMAP_THRESHOLD, KEEP_BYTES),
+                                             (M_TRIM_THRESHOLD, KEEP_BYTES)))
+    return "applied" if ok else "mallopt refused"
