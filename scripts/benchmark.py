@@ -43,6 +43,17 @@ OURS = {"ours-tiny": "tiny", "ours-adcvsr": "adcvsr", "ours-compact": "compact"}
 def ours_config(method: str) -> str | None:
     """The configuration an "ours-..." method runs ("ours-compact@bf16": compact, in bf16), else None."""
     return OURS.get(method.partition("@")[0])
+
+
+def ours_options(method: str) -> tuple[str, dict[str, str]]:
+    """Precision and extra environment of an "ours-..." method: after "@", a precision (fp32 when none) and/or
+    "system-heap" (glibc's default malloc settings, VSADCVSR_HEAP=system), joined by "+"."""
+    opts = [o for o in method.partition("@")[2].split("+") if o]
+    unknown = [o for o in opts if o not in ("fp32", "fp16", "bf16", "system-heap")]
+    if unknown:
+        raise ValueError(f"unknown option {unknown[0]!r} in {method!r} (fp32, fp16, bf16, system-heap)")
+    precision = next((o for o in opts if o != "system-heap"), "fp32")
+    return precision, ({"VSADCVSR_HEAP": "system"} if "system-heap" in opts else {})
 PEERS = ("realesrgan-animevideov3", "realesrgan-x4plus", "realcugan", "waifu2x")
 SECTIONS = ("speed", "scaling", "adapters", "gpu")
 THREADS = 0  # --threads: 0 leaves torch's default
@@ -231,7 +242,7 @@ def run_worker(job: dict[str, Any], timeout: float) -> dict[str, Any]:
     job = {"threads": THREADS, **job}
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(job)]
     try:
-        rc, stdout, stderr, wall, tree_peak = run_watching_memory(cmd, timeout, env=_env())
+        rc, stdout, stderr, wall, tree_peak = run_watching_memory(cmd, timeout, env={**_env(), **job.get("env", {})})
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     if rc != 0:
@@ -269,8 +280,9 @@ def section_speed(args: argparse.Namespace, tmp: Path, rows: list[dict[str, Any]
     for size in args.sizes:
         w, h = size
         lines.append(f"\n### {w}x{h} → {w * SCALE}x{h * SCALE}\n")
-        lines.append("| method | s/frame | x fastest peer | runs | peak RSS (MiB) | RSS loaded (MiB) | note |")
-        lines.append("|---|---|---|---|---|---|---|")
+        lines.append("| method | s/frame | x fastest peer | speed-up over x4plus | runs | peak RSS (MiB) | "
+                     "RSS loaded (MiB) | note |")
+        lines.append("|---|---|---|---|---|---|---|---|")
         size_rows = []
         for m in methods:
             why = available(m)
@@ -288,7 +300,7 @@ def section_speed(args: argparse.Namespace, tmp: Path, rows: list[dict[str, Any]
                 job["frames"] = 1
             if ours_config(m):
                 job["checkpoint"] = str(random_checkpoint(ours_config(m), tmp))
-                job["precision"] = m.partition("@")[2] or "fp32"
+                job["precision"], job["env"] = ours_options(m)
             log.warning("speed: %s at %dx%d ...", m, w, h)
             r = run_worker(job, timeout=args.timeout)
             r.update({"section": "speed", "method": m, "size": f"{w}x{h}", "frames_per_run": job["frames"]})
@@ -297,8 +309,11 @@ def section_speed(args: argparse.Namespace, tmp: Path, rows: list[dict[str, Any]
             size_rows.append(r)
         peers = [r["s_per_frame"] for r in size_rows if r["method"] in PEERS and "s_per_frame" in r]
         fastest = min(peers) if peers else math.nan
+        x4plus = next((r["s_per_frame"] for r in size_rows if r["method"] == "realesrgan-x4plus" and "s_per_frame" in r),
+                      math.nan)
         for r in size_rows:
             r["x_fastest_peer"] = r.get("s_per_frame", math.nan) / fastest if peers else math.nan
+            r["speedup_over_x4plus"] = x4plus / r.get("s_per_frame", math.nan)
             note = r.get("skipped") or r.get("error") or ""
             if r.get("warmup_counted"):
                 note = "one run, warm-up included"
@@ -307,6 +322,7 @@ def section_speed(args: argparse.Namespace, tmp: Path, rows: list[dict[str, Any]
             if ours_config(r["method"]) and "frames_per_run" in r:
                 note = (note + f"; window of {r['frames_per_run']} frames, random weights").strip("; ")
             lines.append(f"| {r['method']} | {_f(r.get('s_per_frame'), 3)} | {_f(r.get('x_fastest_peer'), 2)} | "
+                         f"{_f(r.get('speedup_over_x4plus'), 1)} | "
                          f"{r.get('runs', '—')} | {_f(r.get('peak_rss_mib'), 0)} | {_f(r.get('rss_loaded_mib'), 0)} "
                          f"| {note} |")
         rows += size_rows
@@ -549,7 +565,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     p.add_argument("--methods", nargs="+", default=["lanczos", "ours-tiny", "ours-adcvsr", *PEERS],
-                   help="ours-tiny, ours-compact, ours-adcvsr (fp32; a suffix @bf16 or @fp16 picks the precision), "
+                   help="ours-tiny, ours-compact, ours-adcvsr (fp32; a suffix @bf16 or @fp16 picks the precision, "
+                   "@system-heap or @bf16+system-heap keeps glibc's default malloc settings), "
                    "lanczos, bicubic and the ncnn peers")
     p.add_argument("--sizes", nargs="+", type=_size, default=[(320, 180), (480, 270)], help="input sizes, WxH")
     p.add_argument("--window", type=int, default=8, help="frames per window for ours (speed and size scaling)")
@@ -579,6 +596,11 @@ def main(argv: list[str] | None = None) -> int:
             torch.set_num_threads(job["threads"])
         print(json.dumps(WORKERS[job["mode"]](job)))
         return 0
+    for m in args.methods:
+        try:
+            ours_options(m) if ours_config(m) else None
+        except ValueError as e:
+            p.error(str(e))
     if args.quick:
         args.sizes, args.repeats, args.budget_s = [(64, 36)], 1, 5.0
         args.scaling_sizes, args.lengths, args.length_size = [(32, 32), (64, 48)], [4, 12], (32, 32)

@@ -29,6 +29,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from ..checkpoint import save_checkpoint
 from ..files import atomic_write
 from ..engine.colour_fix import wavelet_fix
+from ..engine.heap import keep_freed_memory
 from ..model import ModelConfig, build_model, get_config
 from .data import Material, load_material, shuffle_frames, static_clip, unrelated_crops
 from .dataset import ClipDataset
@@ -157,6 +158,8 @@ class Trainer:
             self.device = torch.device(cfg.device)
         else:
             self.device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
+        if self.device.type == "cpu":
+            keep_freed_memory()  # activations and gradients reuse freed pages (engine/heap.py)
         self.run_dir = Path(cfg.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.data = dataset if dataset is not None else ClipDataset.load(cfg.data)
