@@ -38,13 +38,15 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e ".[$extras]" >&2
   touch "$stamp"
 fi
-# The ncnn peers/teachers (Real-ESRGAN & co.) load libvulkan and libomp at import; Debian packages them.
-if ! dpkg -s libvulkan1 libomp5-14 >/dev/null 2>&1; then
+# The ncnn peers/teachers (Real-ESRGAN & co.) load libvulkan and libomp at import; BRISQUE reads the LIVE model
+# files of opencv-data (/usr/share/opencv4/quality). Debian packages them.
+debs="libvulkan1 libomp5-14 opencv-data"
+if ! dpkg -s $debs >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing libvulkan1 libomp5-14 (for the ncnn upscalers)" >&2
-    (apt-get update -qq && apt-get install -y -qq libvulkan1 libomp5-14) >&2 || echo "setup: apt-get failed; ncnn peers will be skipped" >&2
+    echo "setup: installing $debs (ncnn upscalers, BRISQUE)" >&2
+    (apt-get update -qq && apt-get install -y -qq $debs) >&2 || echo "setup: apt-get failed; ncnn peers and BRISQUE will be skipped" >&2
   else
-    echo "setup: libvulkan1/libomp5-14 missing (not root): the ncnn peers will be skipped" >&2
+    echo "setup: $debs missing (not root): the ncnn peers and BRISQUE will be skipped" >&2
   fi
 fi
 # vspipe finds Python through a per-user config file with one entry per VapourSynth installation: add this

@@ -21,7 +21,12 @@ def clip():
 
 def _scores(method, clip) -> tuple[float, float]:
     from vsadcvsr.eval.fidelity import psnr_y
-    from vsadcvsr.eval.no_reference import brisque
+    from vsadcvsr.eval.no_reference import MetricUnavailable, brisque, brisque_files
+
+    try:
+        brisque_files()
+    except MetricUnavailable as e:  # scripts/setup.sh installs Debian's opencv-data when run as root
+        pytest.skip(f"BRISQUE unavailable: {e}")
 
     out = method.upscale(clip.lr)
     return (float(np.mean([psnr_y(h, o) for h, o in zip(clip.hr, out)])),
@@ -36,9 +41,10 @@ def test_the_default_model_is_more_faithful_and_sharper_than_lanczos(clip) -> No
     assert read_info(WEIGHTS_DIR / BUNDLED["default"]).metadata["licence"]
     lanczos = _scores(build_method("lanczos"), clip)
     ours = _scores(build_method("ours:default"), clip)
-    # measured at commit time: PSNR-Y +0.6 dB, BRISQUE 8 points lower; the bars leave room for noise only
-    assert ours[0] > lanczos[0] + 0.3, (ours, lanczos)
-    assert ours[1] < lanczos[1] - 4.0, (ours, lanczos)
+    # measured when compact.safetensors was shipped: PSNR-Y +1.2 dB, BRISQUE 17 points lower (tiny, the previous
+    # default: +0.3 dB, 2 points higher: it would fail here)
+    assert ours[0] > lanczos[0] + 0.5, (ours, lanczos)
+    assert ours[1] < lanczos[1] - 8.0, (ours, lanczos)
 
 
 def test_tiny_stays_bundled_and_loads_as_its_configuration() -> None:

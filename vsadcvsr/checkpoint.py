@@ -15,8 +15,9 @@ from .model import ModelConfig, Student, build_model, config_from_json
 
 FORMAT = "vsadcvsr/1"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-#: Bundled models: name → file in `vsadcvsr/weights/`. "default" is the model `Upscale` uses when none is named.
-BUNDLED: dict[str, str] = {"default": "tiny.safetensors"}
+#: Bundled models: name → file in `vsadcvsr/weights/`. "default" is the model `Upscale` uses when none is named;
+#: "tiny" is the faster AdcSR-shaped student that was the default until 2026-12-01 (see MODEL_CARD.md).
+BUNDLED: dict[str, str] = {"default": "compact.safetensors", "tiny": "tiny.safetensors"}
 
 
 class CheckpointError(ValueError):
