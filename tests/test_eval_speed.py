@@ -45,3 +45,26 @@ def test_peak_rss_of_a_child_is_its_own(tmp_path) -> None:
     assert rc == 0 and seconds >= 0.5
     assert 70 < peak < 190
     del big
+
+
+def test_benchmark_method_options_pick_precision_and_heap() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pytest
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "scripts"))
+    from benchmark import ours_config, ours_options
+
+    assert ours_config("ours-compact@bf16+system-heap") == "compact"
+    assert ours_options("ours-compact") == ("fp32", {})
+    assert ours_options("ours-compact@bf16") == ("bf16", {})
+    assert ours_options("ours-tiny@system-heap") == ("fp32", {"VSADCVSR_HEAP": "system"})
+    assert ours_options("ours-compact@bf16+system-heap") == ("bf16", {"VSADCVSR_HEAP": "system"})
+    with pytest.raises(ValueError, match="bf17"):
+        ours_options("ours-compact@bf17")
+    res = subprocess.run([sys.executable, str(root / "scripts" / "benchmark.py"), "--sections", "speed",
+                          "--methods", "ours-compact@bf17"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "unknown option 'bf17'" in res.stderr
