@@ -67,13 +67,7 @@ class AdcVSRConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "AdcVSRConfig":
-        d = json.loads(text)
-        d.pop("scale", None)
-        fields = {f.name for f in dataclasses.fields(cls) if f.init}
-        unknown = set(d) - fields
-        if unknown:
-            raise ValueError(f"AdcVSRConfig: unknown fields {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        return _from_dict(cls, json.loads(text))
 
 
 @dataclass(frozen=True)
@@ -139,16 +133,16 @@ def config_from_json(text: str) -> ModelConfig:
     cls = {"adcvsr": AdcVSRConfig, "compact": CompactConfig}.get(kind)
     if cls is None:
         raise ValueError(f"config_from_json: unknown network kind {kind!r}")
-    return cls.from_json(json.dumps(d)) if cls is AdcVSRConfig else _compact_from_dict(d)
+    return _from_dict(cls, d)
 
 
-def _compact_from_dict(d: dict) -> CompactConfig:
-    d.pop("scale", None)
-    fields = {f.name for f in dataclasses.fields(CompactConfig) if f.init}
-    unknown = set(d) - fields
+def _from_dict(cls: type, d: dict) -> ModelConfig:
+    """`cls(**d)` from JSON values (lists become tuples; the derived `scale` is dropped); unknown fields refused."""
+    d = {k: v for k, v in d.items() if k != "scale"}
+    unknown = set(d) - {f.name for f in dataclasses.fields(cls) if f.init}
     if unknown:
-        raise ValueError(f"CompactConfig: unknown fields {sorted(unknown)}")
-    return CompactConfig(**d)
+        raise ValueError(f"{cls.__name__}: unknown fields {sorted(unknown)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 #: The paper's network: AdcSR (pruned SD2.1 UNet + half decoder) with temporal blocks after every layer (0.573 B).
