@@ -50,13 +50,20 @@ def match_statistics(out: Tensor, ref: Tensor, eps: float = 1e-5) -> Tensor:
 
 
 def _binomial(x: Tensor, d: int, dim: int) -> Tensor:
-    """[1, 2, 1] / 4 along `dim` with taps `d` apart, edges replicated (slices and adds: a depthwise conv2d of three
-    channels is ~3x slower on the CPU)."""
+    """[1, 2, 1] / 4 along `dim` with taps `d` apart, edges replicated, by slices and adds (a depthwise conv2d of
+    three channels is ~3x slower on the CPU): the outer taps are summed into one buffer (the edges' from the edge
+    pixel), which saves padding a copy; autograd and frames smaller than the taps take the padded copy."""
     n = x.shape[dim]
-    shape = [-1] * x.dim()
-    shape[dim] = d
-    p = torch.cat([x.narrow(dim, 0, 1).expand(shape), x, x.narrow(dim, n - 1, 1).expand(shape)], dim)
-    return (p.narrow(dim, 0, n) + p.narrow(dim, 2 * d, n)).mul_(0.25).add_(x, alpha=0.5)
+    if n < 2 * d or (x.requires_grad and torch.is_grad_enabled()):  # small frames, training: pad, then slice
+        shape = [-1] * x.dim()
+        shape[dim] = d
+        p = torch.cat([x.narrow(dim, 0, 1).expand(shape), x, x.narrow(dim, n - 1, 1).expand(shape)], dim)
+        return (p.narrow(dim, 0, n) + p.narrow(dim, 2 * d, n)).mul_(0.25).add_(x, alpha=0.5)
+    outer = torch.empty_like(x)
+    torch.add(x.narrow(dim, 0, n - 2 * d), x.narrow(dim, 2 * d, n - 2 * d), out=outer.narrow(dim, d, n - 2 * d))
+    torch.add(x.narrow(dim, 0, 1), x.narrow(dim, d, d), out=outer.narrow(dim, 0, d))
+    torch.add(x.narrow(dim, n - 2 * d, d), x.narrow(dim, n - 1, 1), out=outer.narrow(dim, n - d, d))
+    return outer.mul_(0.25).add_(x, alpha=0.5)
 
 
 def wavelet_low(x: Tensor, levels: int = WAVELET_LEVELS) -> Tensor:
