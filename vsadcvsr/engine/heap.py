@@ -4,7 +4,7 @@ A window's activations are tensors of tens to hundreds of MB. With glibc's defau
 (worker threads' arenas cannot hold them, and the main arena hands large blocks back at once), so every layer
 page-faults its output in anew: on a 2-core CPU about half of the `compact` model's time (scripts/benchmark.py,
 docs/results.md). One arena for all threads, large blocks from the heap and 1 GiB of freed memory kept make later
-windows reuse the same pages: ~2x faster for ~20 % more peak memory.
+windows reuse the same pages: ~2x faster for 20-40 % more peak memory.
 
 `VSADCVSR_HEAP=system` keeps glibc's defaults; so does any `MALLOC_*` variable or malloc tunable already set
 (the user's choice).
