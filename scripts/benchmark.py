@@ -54,6 +54,8 @@ def ours_options(method: str) -> tuple[str, dict[str, str]]:
         raise ValueError(f"unknown option {unknown[0]!r} in {method!r} (fp32, fp16, bf16, system-heap)")
     precision = next((o for o in opts if o != "system-heap"), "fp32")
     return precision, ({"VSADCVSR_HEAP": "system"} if "system-heap" in opts else {})
+
+
 PEERS = ("realesrgan-animevideov3", "realesrgan-x4plus", "realcugan", "waifu2x")
 SECTIONS = ("speed", "scaling", "adapters", "gpu")
 THREADS = 0  # --threads: 0 leaves torch's default
