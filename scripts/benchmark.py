@@ -9,7 +9,8 @@ Sections (each writes a table to --out/benchmark.md and raw rows to --out/benchm
            `upscale_stream` (memory must stay flat); plots cost_vs_size.png and cost_vs_length.png
   adapters the VapourSynth filter through `vspipe` and the FFmpeg bridge against the bare engine on the same clip,
            end to end (process start to exit); "not available" when an adapter cannot be imported
-  gpu      fp32/fp16/bf16 and the paper's protocol (25 frames, 512x512 output); skipped without CUDA
+  gpu      fp32/fp16/bf16 and the paper's protocol (25 frames, 512x512 output), tiny and compact by frame size;
+           skipped without CUDA
 
   python scripts/benchmark.py --out docs/results/bench            # everything (about 15 min on 2 cores)
   python scripts/benchmark.py --sections scaling adapters --quick  # small and fast
@@ -518,7 +519,7 @@ def section_gpu(args: argparse.Namespace, tmp: Path, rows: list[dict[str, Any]],
              "| model | input | precision | s/frame | ms per 25-frame clip | peak GPU memory (MiB) | note |",
              "|---|---|---|---|---|---|---|"]
     jobs = [("ours-tiny", (128, 128), prec) for prec in ("fp32", "fp16", "bf16")]
-    jobs += [("ours-tiny", size, prec) for size in args.sizes for prec in ("fp32", "fp16")]
+    jobs += [(m, size, prec) for m in ("ours-tiny", "ours-compact") for size in args.sizes for prec in ("fp32", "fp16")]
     jobs += [("ours-adcvsr", (128, 128), prec) for prec in ("fp32", "fp16", "bf16")]
     for m, size, prec in jobs:
         job = {"mode": "speed", "method": m, "size": list(size), "frames": 25, "repeats": args.repeats,
