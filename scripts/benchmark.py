@@ -312,8 +312,8 @@ def section_speed(args: argparse.Namespace, tmp: Path, rows: list[dict[str, Any]
             size_rows.append(r)
         peers = [r["s_per_frame"] for r in size_rows if r["method"] in PEERS and "s_per_frame" in r]
         fastest = min(peers) if peers else math.nan
-        x4plus = next((r["s_per_frame"] for r in size_rows if r["method"] == "realesrgan-x4plus" and "s_per_frame" in r),
-                      math.nan)
+        x4plus = next((r["s_per_frame"] for r in size_rows
+                       if r["method"] == "realesrgan-x4plus" and "s_per_frame" in r), math.nan)
         for r in size_rows:
             r["x_fastest_peer"] = r.get("s_per_frame", math.nan) / fastest if peers else math.nan
             r["speedup_over_x4plus"] = x4plus / r.get("s_per_frame", math.nan)
@@ -519,7 +519,8 @@ def section_gpu(args: argparse.Namespace, tmp: Path, rows: list[dict[str, Any]],
              "| model | input | precision | s/frame | ms per 25-frame clip | peak GPU memory (MiB) | note |",
              "|---|---|---|---|---|---|---|"]
     jobs = [("ours-tiny", (128, 128), prec) for prec in ("fp32", "fp16", "bf16")]
-    jobs += [(m, size, prec) for m in ("ours-tiny", "ours-compact") for size in args.sizes for prec in ("fp32", "fp16")]
+    jobs += [(m, size, prec) for m in ("ours-tiny", "ours-compact") for size in args.sizes
+             for prec in ("fp32", "fp16")]
     jobs += [("ours-adcvsr", (128, 128), prec) for prec in ("fp32", "fp16", "bf16")]
     for m, size, prec in jobs:
         job = {"mode": "speed", "method": m, "size": list(size), "frames": 25, "repeats": args.repeats,

@@ -46,7 +46,8 @@ print(json.dumps(out))
 
 
 def _probe(**env: str) -> dict:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k not in ("VSADCVSR_HEAP", "GLIBC_TUNABLES")}
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith("MALLOC_") and k not in ("VSADCVSR_HEAP", "GLIBC_TUNABLES")}
     res = subprocess.run([sys.executable, "-c", PROBE], env={**base, **env}, capture_output=True, text=True,
                          timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]

@@ -26,8 +26,8 @@ _lock = threading.Lock()
 _state: str | None = None
 
 
-def heap_settings_wanted() -> str | None:
-    """Why the settings are left alone, or None when they should be applied."""
+def reason_to_keep_defaults() -> str | None:
+    """Why glibc's defaults are left alone (the user chose, or no glibc), or None when the settings apply."""
     if os.environ.get("VSADCVSR_HEAP", "").lower() == "system":
         return "VSADCVSR_HEAP=system"
     user = sorted(k for k in os.environ if k.startswith("MALLOC_"))
@@ -45,7 +45,7 @@ def keep_freed_memory() -> str:
     global _state
     with _lock:
         if _state is None:
-            _state = heap_settings_wanted() or _apply()
+            _state = reason_to_keep_defaults() or _apply()
             log.debug("vsadcvsr: heap settings: %s", _state)
         return _state
 

@@ -178,7 +178,8 @@ class Upsample2D(nn.Module):
 
 
 def conv_along_time(x: Tensor, frames: int, conv: nn.Conv1d) -> Tensor:
-    """`conv` (Conv1d, kernel 3) along time at every pixel of (B*T, C, H, W) frames, edges replicated → (B*T, C', H, W).
+    """`conv` (Conv1d, kernel 3) along time at every pixel of (B*T, C, H, W) frames, edges replicated:
+    → (B*T, C', H, W).
 
     One Conv3d with a (3, 1, 1) kernel over the (B, C, T, H, W) view of the same memory (in channels_last that view
     is channels_last_3d: no copy), zero-padded in time; the edge taps are then added back for the first and last
