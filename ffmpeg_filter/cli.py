@@ -1,45 +1,45 @@
-"""adcvsr-ffmpeg: command line of the FFmpeg bridge. Nothing is ever printed to stdout (it may carry video)."""
+"""adcvsr-ffmpeg: command line of the FFmpeg bridge. Nothing is printed to stdout (it may carry video) but the
+answer of --ffmpeg-path."""
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import sys
+import time
 import traceback
-from typing import Sequence
+from typing import Any, Sequence
 
-from .bridge import upscale_file
+from .bridge import engine_settings, upscale_file
+from .commands import find_ffmpeg
 from .errors import BridgeError
+from .positions import parse_position
+from .processes import abort_all
+from .signals import Interrupted, SignalWatcher
 
 PROG = "adcvsr-ffmpeg"
 
 USAGE = (
-    f"{PROG} INPUT OUTPUT [--model M] [--device D] [--precision P] [--window N --overlap K] [--tile T]\n"
-    f"{' ' * len(PROG)} [--vf-pre FILTERS] [--vf-post FILTERS] [--start S] [--end E] [--overwrite] [-q]\n"
-    f"{' ' * len(PROG)} [--ffmpeg PATH] [FFmpeg output options, e.g. -c:v libx264 -crf 20 -preset slow]"
+    f"{PROG} INPUT OUTPUT [--model M] [--device D] [--precision P] [--backend B] [--window N --overlap K]\n"
+    f"{' ' * len(PROG)} [--tile T] [--vf-pre FILTERS] [--vf-post FILTERS] [--start S] [--end E] [--overwrite] [-q]\n"
+    f"{' ' * len(PROG)} [--allow-lost-frames] [--ffmpeg PATH] [FFmpeg output options, e.g. -c:v libx264 -crf 20]\n"
+    f"{' ' * len(PROG)} [--cluster ADDRESS --segment-dir DIR [--segment-frames N] [--worker-cores N]]\n"
+    f"{PROG} --ffmpeg-path"
 )
 
 EPILOG = """\
 Everything from the first option this tool does not know (or after `--`) is passed to the FFmpeg encoder
-process as output options, in order; this tool's --long options are still recognised among them. Without -c:v the video is encoded with libx265 CRF 18
-(preset medium; SVT-AV1 CRF 24 for .webm), 10-bit for high bit depth sources. Audio, subtitles, attachments,
+process as output options, in order; this tool's --long options are still recognised among them. Without -c:v
+the video is encoded with libx265 CRF 18 (preset medium; SVT-AV1 CRF 24 for .webm), 10-bit for high bit depth
+sources. Audio, subtitles, attachments,
 chapters and metadata are copied from INPUT. OUTPUT "-" writes Matroska (or the format named with -f) to stdout.
 
 Positions (--start, --end; the end is exclusive): 100 = frame 100, 4.5s = 4.5 seconds, 1:02.5 = 62.5 seconds.
+An input that has lost frames (damaged data, a cut-off end, a frame that does not decode cleanly) is an error
+naming where, before anything is written; --allow-lost-frames goes on and says how many were lost.
 Exit status: 0 success, 1 error, 2 usage error, 130/143 interrupted by SIGINT/SIGTERM (nothing left behind).
 """
-
-# known options: name -> takes a value
-_KNOWN = {
-    "--model": True, "--device": True, "--precision": True, "--window": True, "--overlap": True,
-    "--tile": True, "--tile-overlap": True, "--scene-threshold": True, "--vf-pre": True, "--vf-post": True,
-    "--start": True, "--end": True, "--ffmpeg": True, "--colour-fix": True,
-    "--overwrite": False, "-y": False, "-q": False, "--quiet": False, "-h": False, "--help": False,
-}
-
-
-class _Interrupted(Exception):
-    """Raised by the signal handler; an Exception (not BaseException) so PyAV's I/O callbacks pass it on."""
 
 
 def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -70,18 +70,33 @@ def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return ours, theirs
 
 
+def _position(text: str) -> str:
+    """argparse type of --start/--end: checked here so a bad one is a usage error (exit 2)."""
+    try:
+        parse_position(text)
+    except BridgeError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The options of adcvsr-ffmpeg; a new option is one add_argument line here (the argument splitter and the
+    usage test read them from this parser)."""
     p = argparse.ArgumentParser(prog=PROG, usage=USAGE, epilog=EPILOG, allow_abbrev=False,
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 description="Real-world x4 video super-resolution (AdcVSR) for FFmpeg pipelines.")
-    p.add_argument("input", help="input file (anything FFmpeg reads)")
-    p.add_argument("output", help="output file; the extension picks the container; - for stdout")
+    p.add_argument("input", nargs="?", help="input file (anything FFmpeg reads)")
+    p.add_argument("output", nargs="?", help="output file; the extension picks the container; - for stdout")
     p.add_argument("--model", default="default", help='"default" (bundled weights) or a checkpoint path')
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
     p.add_argument("--precision", default="auto", help="auto (fp16 on CUDA; CPU: bf16 for compact models "
                    "on CPUs with AVX512-BF16/AMX, else fp32), fp32, fp16 or bf16")
+    p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino", "tensorrt"), default="torch",
+                   help="inference runtime (default torch); the others run an ONNX export made once per model, "
+                        "tensorrt on an NVIDIA GPU only (docs/onnx.md)")
     p.add_argument("--window", type=int, default=16, help="frames per temporal window (default 16)")
-    p.add_argument("--overlap", type=int, default=4, help="frames shared by neighbouring windows (default 4)")
+    p.add_argument("--overlap", type=int, default=4,
+                   help="frames shared by neighbouring windows, at most half the window (default 4)")
     p.add_argument("--tile", type=int, default=0, help="tile size in input pixels, 0 = whole frames (default)")
     p.add_argument("--tile-overlap", type=int, default=32, help="tile overlap in input pixels (default 32)")
     p.add_argument("--scene-threshold", type=float, default=0.1, help="scene-cut threshold (default 0.1)")
@@ -90,12 +105,55 @@ def build_parser() -> argparse.ArgumentParser:
                         "adain (per-channel mean/std per window) or none")
     p.add_argument("--vf-pre", metavar="FILTERS", help="FFmpeg filters before the model, e.g. yadif or crop=...")
     p.add_argument("--vf-post", metavar="FILTERS", help="FFmpeg filters after the model, e.g. scale=1920:-2")
-    p.add_argument("--start", metavar="S", help="first frame or time of the range (100, 4.5s, 1:02.5)")
-    p.add_argument("--end", metavar="E", help="end of the range, exclusive (same forms)")
+    p.add_argument("--start", metavar="S", type=_position, help="first frame or time of the range (100, 4.5s, 1:02.5)")
+    p.add_argument("--end", metavar="E", type=_position, help="end of the range, exclusive (same forms)")
+    p.add_argument("--allow-lost-frames", action="store_true",
+                   help="go on when the input has lost frames (damaged, cut off, frames that do not decode) and "
+                        "say how many; by default that is an error and nothing is written")
     p.add_argument("--overwrite", "-y", action="store_true", help="replace an existing output")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     p.add_argument("--ffmpeg", metavar="PATH", help="FFmpeg binary (default $ADCVSR_FFMPEG, else imageio-ffmpeg's)")
+    p.add_argument("--ffmpeg-path", action="store_true",
+                   help="print the path of the FFmpeg this tool uses (the --ffmpeg one, if given) and exit")
+    c = p.add_argument_group("cluster (Ray; pip install 'vsadcvsr[cluster]'; see docs/ffmpeg.md)")
+    c.add_argument("--cluster", metavar="ADDRESS",
+                   help="upscale segment by segment on a Ray cluster: local (a cluster on this machine for this "
+                        "job), auto (the one `ray start` made here), HOST:PORT (a head node) or ray://HOST:PORT")
+    c.add_argument("--segment-dir", metavar="DIR",
+                   help="segments and plan.json, at the same path on every machine; a re-run resumes from it")
+    c.add_argument("--segment-frames", metavar="N", type=int, default=3000,
+                   help="nominal segment length, moved to a scene cut nearby (default 3000)")
+    c.add_argument("--worker-cores", metavar="N", type=int, default=None,
+                   help="CPU cores per worker, one model each (default 2; with --device cuda one worker per GPU)")
     return p
+
+
+def _check_cluster_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage errors (exit 2) of the cluster options."""
+    cluster_only = [o for o, v in (("--segment-dir", args.segment_dir), ("--worker-cores", args.worker_cores))
+                    if v is not None]
+    if args.cluster is None:
+        if cluster_only:
+            parser.error(f"{cluster_only[0]} needs --cluster")
+        return
+    if not args.segment_dir:
+        parser.error("--cluster needs --segment-dir DIR (where the segments live, shared by all workers)")
+    if args.output == "-":
+        parser.error("--cluster writes a file, not stdout: name an output file")
+    if args.start is not None or args.end is not None:
+        parser.error("--start/--end cannot be used with --cluster (it upscales the whole file)")
+    if args.segment_frames < 1:
+        parser.error(f"--segment-frames must be at least 1, not {args.segment_frames}")
+    if args.worker_cores is not None and args.worker_cores < 1:
+        parser.error(f"--worker-cores must be at least 1, not {args.worker_cores}")
+
+
+def known_options(parser: argparse.ArgumentParser) -> dict[str, bool]:
+    """Every option string of `parser` -> whether it takes a value."""
+    return {o: a.nargs != 0 for a in parser._actions for o in a.option_strings}
+
+
+_KNOWN = known_options(build_parser())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,43 +161,82 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     ours, encoder_args = split_argv(argv)
     args = parser.parse_args(ours)  # exits 2 with "adcvsr-ffmpeg: error: ..." on usage errors
-
-    caught: list[int] = []
-
-    def on_signal(signum: int, frame: object) -> None:
-        if caught:  # already unwinding: let the clean-up finish
-            return
-        caught.append(signum)
-        raise _Interrupted()
-
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        upscale_file(
-            args.input, args.output,
-            model=args.model, device=args.device, precision=args.precision,
-            window=args.window, overlap=args.overlap, tile=args.tile, tile_overlap=args.tile_overlap,
-            scene_threshold=args.scene_threshold, colour_fix=args.colour_fix, vf_pre=args.vf_pre, vf_post=args.vf_post,
-            start=args.start, end=args.end, encoder_args=encoder_args, overwrite=args.overwrite,
-            progress=not args.quiet, ffmpeg_path=args.ffmpeg,
-        )
-    except BaseException as e:
-        if caught:
-            name = signal.Signals(caught[0]).name
-            print(f"{PROG}: interrupted by {name}; the partial output was removed", file=sys.stderr)
-            return 128 + caught[0]
-        if isinstance(e, BridgeError):
+    if args.ffmpeg_path:  # the CLI's output, for `ffmpeg=$(adcvsr-ffmpeg --ffmpeg-path)`
+        try:
+            print(find_ffmpeg(args.ffmpeg))
+        except BridgeError as e:
             print(f"{PROG}: error: {e}", file=sys.stderr)
             return 1
-        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+        return 0
+    if args.input is None or args.output is None:
+        parser.error("the following arguments are required: input, output")
+    _check_cluster_args(parser, args)
+    kwargs = job_kwargs(args, encoder_args)
+    try:
+        engine_settings(**{k: kwargs[k] for k in SETTINGS})
+    except BridgeError as e:
+        parser.error(str(e))
+
+    # a cluster job unwinds on a signal (Ray shuts down; finished segments stay), forced after 10 s; a one-process
+    # job ends at once, even inside a long model call
+    cluster = args.cluster is not None
+    with SignalWatcher(functools.partial(_abort, after=10.0 if cluster else 0.0), raise_in_main=cluster):
+        try:
+            if cluster:
+                from .cluster import run_cluster  # imports Ray: only for a cluster job
+
+                run_cluster(
+                    args.input, args.output, address=args.cluster, segment_dir=args.segment_dir,
+                    segment_frames=args.segment_frames, worker_cores=args.worker_cores,
+                    model=args.model, device=args.device, precision=args.precision, backend=args.backend,
+                    window=args.window, overlap=args.overlap, tile=args.tile, tile_overlap=args.tile_overlap,
+                    scene_threshold=args.scene_threshold, colour_fix=args.colour_fix, vf_pre=args.vf_pre,
+                    vf_post=args.vf_post, encoder_args=encoder_args, overwrite=args.overwrite,
+                    progress=not args.quiet, ffmpeg_path=args.ffmpeg,
+                )
+                return 0
+            upscale_file(args.input, args.output, **kwargs)
+        except Interrupted as e:
+            print(f"{PROG}: interrupted by {e}; the partial output was removed", file=sys.stderr)
+            return 128 + e.signum
+        except BridgeError as e:
+            print(f"{PROG}: error: {e}", file=sys.stderr)
+            return 1
+        except (KeyboardInterrupt, SystemExit):
             raise
-        if os.environ.get("ADCVSR_DEBUG"):
-            traceback.print_exc()
-        print(f"{PROG}: error: {type(e).__name__}: {e} (ADCVSR_DEBUG=1 shows where)", file=sys.stderr)
-        return 1
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+        except Exception as e:
+            if os.environ.get("ADCVSR_DEBUG"):
+                traceback.print_exc()
+            print(f"{PROG}: error: {type(e).__name__}: {e} (ADCVSR_DEBUG=1 shows where)", file=sys.stderr)
+            return 1
     return 0
+
+
+#: the upscale_file keywords that are engine settings (checked as the engine's Settings before anything runs)
+SETTINGS = ("window", "overlap", "tile", "tile_overlap", "scene_threshold", "colour_fix", "precision", "device",
+            "backend")
+
+
+def job_kwargs(args: argparse.Namespace, encoder_args: Sequence[str]) -> dict[str, Any]:
+    """upscale_file's keyword arguments from the parsed command line."""
+    return dict(
+        model=args.model, device=args.device, precision=args.precision, backend=args.backend,
+        window=args.window, overlap=args.overlap, tile=args.tile, tile_overlap=args.tile_overlap,
+        scene_threshold=args.scene_threshold, colour_fix=args.colour_fix, vf_pre=args.vf_pre, vf_post=args.vf_post,
+        start=args.start, end=args.end, encoder_args=list(encoder_args), overwrite=args.overwrite,
+        progress=not args.quiet, ffmpeg_path=args.ffmpeg, allow_lost_frames=args.allow_lost_frames,
+    )
+
+
+def _abort(signum: int, after: float = 0.0) -> None:
+    """Runs in the signal watcher's thread: FFmpeg killed, partial output removed, exit 128 + signal; at once,
+    or `after` seconds if the main thread has not finished by then."""
+    if after:
+        time.sleep(after)
+    abort_all()
+    name = signal.Signals(signum).name
+    print(f"{PROG}: interrupted by {name}; the partial output was removed", file=sys.stderr, flush=True)
+    os._exit(128 + signum)
 
 
 if __name__ == "__main__":

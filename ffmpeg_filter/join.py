@@ -17,14 +17,15 @@ from typing import Sequence
 
 import av
 
-from .bridge import find_ffmpeg
+from .commands import find_ffmpeg
 from .errors import BridgeError
+from .probe import file_url
 
 
 def video_duration(path: str | os.PathLike[str]) -> float:
     """End of the last video frame minus the start of the first, in seconds, from the demuxed packets."""
     try:
-        with av.open(str(path)) as c:
+        with av.open(file_url(path)) as c:
             v = c.streams.video[0]
             first = last_end = None
             for pkt in c.demux(v):
@@ -32,16 +33,48 @@ def video_duration(path: str | os.PathLike[str]) -> float:
                     continue
                 first = pkt.pts if first is None else min(first, pkt.pts)
                 last_end = max(last_end or pkt.pts, pkt.pts + (pkt.duration or 0))
-            if first is None:
+            if first is None or last_end is None:
                 raise BridgeError(f"{path}: no video frames")
             return float((last_end - first) * v.time_base)
     except (av.error.FFmpegError, IndexError) as e:
         raise BridgeError(f"cannot read part {path}: {e}") from None
 
 
+def _metadata(parts: Sequence[Path], durations: Sequence[float]) -> str:
+    """FFMETADATA with the first part's global tags and every part's chapters, shifted to the part's place in the
+    whole; a chapter cut in two by a part boundary (same title, ends where the next begins) is one chapter again."""
+    def esc(text: str) -> str:
+        return "".join("\\" + ch if ch in "=;#\\\n" else ch for ch in text)
+
+    with av.open(file_url(parts[0])) as c:
+        tags = {k: v for k, v in c.metadata.items() if k.upper() not in ("ENCODER", "DURATION")}
+    chapters: list[list] = []  # [start_ns, end_ns, tags]
+    offset = 0.0
+    for part, duration in zip(parts, durations):
+        with av.open(file_url(part)) as c:
+            for ch in c.chapters():
+                tb = ch["time_base"]
+                start = round((float(ch["start"] * tb) + offset) * 1e9)
+                end = round((float(ch["end"] * tb) + offset) * 1e9)
+                meta = dict(ch["metadata"])
+                if chapters and chapters[-1][2] == meta and abs(chapters[-1][1] - start) <= 2_000_000:
+                    chapters[-1][1] = end
+                else:
+                    chapters.append([start, end, meta])
+        offset += duration
+    lines = [";FFMETADATA1", *(f"{esc(k)}={esc(v)}" for k, v in tags.items())]
+    for start, end, meta in chapters:
+        lines += ["[CHAPTER]", "TIMEBASE=1/1000000000", f"START={start}", f"END={end}",
+                  *(f"{esc(k)}={esc(v)}" for k, v in meta.items())]
+    return "\n".join(lines) + "\n"
+
+
 def join_segments(parts: Sequence[str | os.PathLike[str]], dst: str | os.PathLike[str], *, overwrite: bool = False,
                   ffmpeg_path: str | os.PathLike[str] | None = None) -> Path:
-    """Concatenates `parts` (in order) into `dst` with stream copy; atomic like upscale_file."""
+    """Concatenates `parts` (in order) into `dst` with stream copy; atomic like upscale_file.
+
+    The global tags of the first part and the chapters of all parts (merged across the cuts) are kept; FFmpeg's
+    concat demuxer alone drops both."""
     exe = find_ffmpeg(ffmpeg_path)
     dst_p = Path(dst)
     if not parts:
@@ -49,25 +82,33 @@ def join_segments(parts: Sequence[str | os.PathLike[str]], dst: str | os.PathLik
     if dst_p.exists() and not overwrite:
         raise BridgeError(f"output exists: {dst_p} (use --overwrite to replace it)")
     lines = []
+    resolved, durations = [], []
     for part in parts:
         p = Path(part).resolve()
         if not p.is_file():
             raise BridgeError(f"part not found: {part}")
         if p == dst_p.resolve():
             raise BridgeError(f"output is one of the parts: {dst_p}")
-        quoted = str(p).replace("'", "'\\''")
-        lines += [f"file '{quoted}'", f"duration {video_duration(p):.6f}"]
+        quoted = file_url(p).replace("'", "'\\''")
+        resolved.append(p)
+        durations.append(video_duration(p))
+        lines += [f"file '{quoted}'", f"duration {durations[-1]:.6f}"]
     listing = dst_p.parent / f".{dst_p.name}.parts.txt"
+    meta = dst_p.parent / f".{dst_p.name}.meta.txt"
     tmp = dst_p.parent / f".{dst_p.name}.partial{dst_p.suffix}"
     listing.write_text("\n".join(lines) + "\n")
     try:
+        meta.write_text(_metadata(resolved, durations))
         r = subprocess.run([exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
-                            "-i", str(listing), "-map", "0", "-c", "copy", str(tmp)], capture_output=True, text=True)
+                            "-i", file_url(listing), "-f", "ffmetadata", "-i", file_url(meta), "-map", "0",
+                            "-map_metadata", "1", "-map_chapters", "1", "-c", "copy", file_url(tmp)],
+                           capture_output=True, text=True)
         if r.returncode != 0:
             raise BridgeError(f"FFmpeg could not join the parts:\n{r.stderr.strip()[-2000:]}")
         os.replace(tmp, dst_p)
     finally:
         listing.unlink(missing_ok=True)
+        meta.unlink(missing_ok=True)
         tmp.unlink(missing_ok=True)
     return dst_p
 

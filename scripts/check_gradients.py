@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
-from pathlib import Path
 
+import _installed  # noqa: F401  (one line, not a traceback, where vsadcvsr is not installed)
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from vsadcvsr.train import synthetic  # noqa: E402
-from vsadcvsr.train.dataset import ClipDataset  # noqa: E402
-from vsadcvsr.train.trainer import Trainer, TrainConfig, parse_weights, set_cuda_precision  # noqa: E402
+from vsadcvsr.train import synthetic
+from vsadcvsr.train.dataset import ClipDataset
+from vsadcvsr.train.trainer import TrainConfig, Trainer, parse_weights, set_cuda_precision
 
 
 def _gradients(trainer: Trainer) -> tuple[float, dict[str, torch.Tensor]]:
@@ -110,4 +107,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from vsadcvsr.extras import run_script
+
+    raise SystemExit(run_script(main, "train"))

@@ -8,13 +8,12 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _installed  # noqa: F401  (one line, not a traceback, where vsadcvsr is not installed)
+import torch
 
-import torch  # noqa: E402
-
-from vsadcvsr.train.validate import eval_clips, load_student, teacher_psnr_y, validate  # noqa: E402
+from vsadcvsr.train.state_file import StateFileError
+from vsadcvsr.train.validate import eval_clips, load_student, teacher_psnr_y, validate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,9 +26,14 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     torch.set_num_threads(a.threads)
+    try:
+        students = [load_student(m) for m in a.models]
+    except StateFileError as e:
+        print(f"check_psnr: {e}", file=sys.stderr)
+        return 1
     clips = eval_clips(a.frames, a.per_shot)
-    for m in a.models:
-        r = validate(load_student(m), clips)
+    for m, student in zip(a.models, students):
+        r = validate(student, clips)
         print(json.dumps({"model": m, "psnr_y": round(r.psnr_y_model, 3), "psnr_y_cc": round(r.psnr_y_model_cc, 3),
                           "psnr_y_wavelet": round(r.psnr_y_model_wavelet, 3),
                           "psnr_y_lanczos": round(r.psnr_y_lanczos, 3), "frames": r.frames}))
@@ -39,4 +43,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from vsadcvsr.extras import run_script
+
+    raise SystemExit(run_script(main, "train"))

@@ -20,14 +20,14 @@ import shlex
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import _installed  # noqa: F401  (one line, not a traceback, where vsadcvsr is not installed)
 
-from vsadcvsr.eval import report  # noqa: E402
-from vsadcvsr.eval.clips import ClipSource, bikes_eval_sources, crop_box, detect_cuts, read_frames  # noqa: E402
-from vsadcvsr.eval.degrade import DEGRADATIONS, make_lr  # noqa: E402
-from vsadcvsr.eval.methods import MethodUnavailable, build_method  # noqa: E402
-from vsadcvsr.eval.runner import METRICS, Clip, evaluate, shared_names  # noqa: E402
-from vsadcvsr.eval.warping import FLOW_ESTIMATOR  # noqa: E402
+from vsadcvsr.eval import report
+from vsadcvsr.eval.clips import ClipSource, bikes_eval_sources, crop_box, detect_cuts, read_frames
+from vsadcvsr.eval.degrade import DEGRADATIONS, make_lr
+from vsadcvsr.eval.methods import MethodUnavailable, build_method
+from vsadcvsr.eval.runner import METRICS, Clip, evaluate, shared_names
+from vsadcvsr.eval.warping import FLOW_ESTIMATOR
 
 log = logging.getLogger("evaluate")
 SCALE = 4
@@ -145,4 +145,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from vsadcvsr.extras import run_script
+
+    raise SystemExit(run_script(main))

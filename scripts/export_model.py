@@ -9,11 +9,11 @@ import logging
 import sys
 from pathlib import Path
 
+import _installed  # noqa: F401  (one line, not a traceback, where vsadcvsr is not installed)
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from vsadcvsr.train.trainer import export_state  # noqa: E402
+from vsadcvsr.train.state_file import StateFileError
+from vsadcvsr.train.trainer import export_state
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,9 +26,15 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     extra = dict(m.split("=", 1) for m in a.meta)
-    export_state(a.state, a.output, extra, torch.float16 if a.dtype == "fp16" else None)
+    try:
+        export_state(a.state, a.output, extra, torch.float16 if a.dtype == "fp16" else None)
+    except StateFileError as e:
+        print(f"export_model: {e}", file=sys.stderr)
+        return 1
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from vsadcvsr.extras import run_script
+
+    raise SystemExit(run_script(main, "train"))

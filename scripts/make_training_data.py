@@ -10,10 +10,10 @@ import logging
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _installed  # noqa: F401  (one line, not a traceback, where vsadcvsr is not installed)
 
-from vsadcvsr.train.data import load_material  # noqa: E402
-from vsadcvsr.train.dataset import add_teacher, build_dataset  # noqa: E402
+from vsadcvsr.train.data import load_material
+from vsadcvsr.train.dataset import add_teacher, build_dataset
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,4 +58,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from vsadcvsr.extras import run_script
+
+    raise SystemExit(run_script(main, "train"))

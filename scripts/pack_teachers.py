@@ -13,10 +13,10 @@ import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _installed  # noqa: F401  (one line, not a traceback, where vsadcvsr is not installed)
 
-from vsadcvsr.train.ncnn_graph import NcnnGraph, save_packed  # noqa: E402
-from vsadcvsr.train.teachers import NCNN_FILES, teacher_files  # noqa: E402
+from vsadcvsr.ncnn_files import NCNN_FILES, teacher_files
+from vsadcvsr.ncnn_graph import NcnnGraph, save_packed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,4 +38,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from vsadcvsr.extras import run_script
+
+    raise SystemExit(run_script(main, "train"))

@@ -1,10 +1,12 @@
 """Shared fixtures: a random-weight tiny checkpoint, real sample video, a private VapourSynth config for vspipe."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+def script_module(name: str) -> types.ModuleType:
+    """scripts/NAME.py loaded as a module, for the scripts whose code is not in the package yet. Its `_installed`
+    guard is found beside it, as `python scripts/NAME.py` finds it (sys.path is restored afterwards)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    return module
 
 
 def make_random_checkpoint(path: Path, name: str = "tiny", temporal_std: float = 0.02, seed: int = 0) -> Path:
@@ -81,3 +97,13 @@ def vs_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def vspipe() -> str:
     exe = Path(sys.executable).with_name("vspipe")
     return str(exe) if exe.exists() else (shutil.which("vspipe") or "vspipe")
+
+
+@pytest.fixture
+def engine(monkeypatch: pytest.MonkeyPatch):
+    """The FFmpeg tests' stand-in engine as `vsadcvsr.engine`; yields the list of Upscalers the bridge built."""
+    from conftest_ffmpeg import FakeUpscaler, fake_engine_module
+
+    FakeUpscaler.instances.clear()
+    monkeypatch.setitem(sys.modules, "vsadcvsr.engine", fake_engine_module())
+    yield FakeUpscaler.instances

@@ -35,22 +35,32 @@ class FakeUpscaler:
 
     instances: list["FakeUpscaler"] = []
 
-    def __init__(self, model="default", device="cpu", precision="fp32", tile=0, tile_overlap=32, delay=0.0,
-                 colour_fix=True):
+    def __init__(self, model="default", settings=None, *, delay=0.0, block_at=None, **changes):
+        """Takes what the engine's Upscaler takes: a Settings object and/or settings by keyword."""
+        from vsadcvsr.engine.settings import Settings
+
         if str(model) == "missing":
             raise FileNotFoundError("checkpoint not found: missing")
-        self.kwargs = dict(model=model, device=device, precision=precision, tile=tile, tile_overlap=tile_overlap,
-                           colour_fix=colour_fix)
+        s = settings if settings is not None else Settings(device="cpu")
+        s = s.replace(**changes) if changes else s
+        tile = s.tile[0] if s.tile[0] == s.tile[1] else s.tile  # in the words the bridge was given
+        self.kwargs = dict(model=model, device=s.device, precision=s.precision, tile=tile,
+                           tile_overlap=s.tile_overlap, colour_fix=s.colour_fix)
+        self.backend = s.backend
         self.delay = delay
+        self.block_at = block_at
         self.seen: list[torch.Tensor] = []
         self.stream_kwargs: dict = {}
         FakeUpscaler.instances.append(self)
 
 
-def fake_upscale_stream(frames, up, window=16, overlap=4, scene_threshold=0.1):
+def fake_upscale_stream(frames, up, window=16, overlap=4, scene_threshold=0.1, first_index=0):
     """Nearest-neighbour x4, one output per input, in order (what the real engine promises, minus the model)."""
     up.stream_kwargs = dict(window=window, overlap=overlap, scene_threshold=scene_threshold)
-    for f in frames:
+    up.first_index = first_index
+    for i, f in enumerate(frames):
+        if i == up.block_at:  # a model call that never returns, blocked in C++ like a long forward pass
+            torch.futures.Future().wait()
         assert f.dtype == torch.float32 and f.ndim == 3 and f.shape[0] == 3
         if len(up.seen) < 4:
             up.seen.append(f.clone())
@@ -59,16 +69,31 @@ def fake_upscale_stream(frames, up, window=16, overlap=4, scene_threshold=0.1):
         yield f.repeat_interleave(4, 1).repeat_interleave(4, 2)
 
 
-def fake_engine_module(delay: float = 0.0) -> types.ModuleType:
+def fake_engine_module(delay: float = 0.0, block_at: int | None = None) -> types.ModuleType:
+    """`vsadcvsr.engine` with the stand-in Upscaler and upscale_stream; its submodules (settings, windows...)
+    are the real ones."""
     m = types.ModuleType("vsadcvsr.engine")
+    m.__path__ = [str(Path(__file__).resolve().parent.parent / "vsadcvsr" / "engine")]
 
     class Upscaler(FakeUpscaler):
         def __init__(self, *a, **k):
-            super().__init__(*a, delay=delay, **k)
+            super().__init__(*a, delay=delay, block_at=block_at, **k)
 
     m.Upscaler = Upscaler
     m.upscale_stream = fake_upscale_stream
     return m
+
+
+FAST = ["-preset", "ultrafast"]  # keeps the default codec (libx265 CRF 18) but encodes quickly
+
+
+def upscale_quickly(src, dst, **kw):
+    """`upscale_file` with a fast encoder preset and no progress bar unless the test says otherwise."""
+    from ffmpeg_filter import upscale_file
+
+    kw.setdefault("encoder_args", FAST)
+    kw.setdefault("progress", False)
+    return upscale_file(src, dst, **kw)
 
 
 def child_pids(pid: int) -> list[int]:
@@ -87,8 +112,8 @@ def killing_engine_module(which: str, after: int) -> types.ModuleType:
     """The stand-in engine, which SIGKILLs the bridge's decoder or encoder FFmpeg after `after` frames."""
     m = fake_engine_module()
 
-    def upscale_stream(frames, up, window=16, overlap=4, scene_threshold=0.1):
-        for i, y in enumerate(fake_upscale_stream(frames, up, window, overlap, scene_threshold)):
+    def upscale_stream(frames, up, window=16, overlap=4, scene_threshold=0.1, first_index=0):
+        for i, y in enumerate(fake_upscale_stream(frames, up, window, overlap, scene_threshold, first_index)):
             if i == after:
                 for pid in child_pids(os.getpid()):
                     try:
@@ -111,9 +136,14 @@ FAKE_ENGINE_BOOT = (
 )
 
 
-def cli_with_fake_engine(args: list[str], delay: float = 0.0, **popen) -> subprocess.Popen:
-    """Runs `adcvsr-ffmpeg args` in a child Python whose engine is the stand-in."""
+def cli_with_fake_engine(args: list[str], delay: float = 0.0, block_at: int | None = None,
+                         **popen) -> subprocess.Popen:
+    """Runs `adcvsr-ffmpeg args` in a child Python whose engine is the stand-in (`block_at`: the frame at which
+    its model call blocks for good)."""
     code = FAKE_ENGINE_BOOT.format(tests=str(TESTS), delay=delay)
+    if block_at is not None:
+        code = code.replace(f"fake_engine_module(delay={delay})",
+                            f"fake_engine_module(delay={delay}, block_at={block_at})")
     return subprocess.Popen([sys.executable, "-c", code, *args], cwd=TESTS.parent, **popen)
 
 
@@ -134,7 +164,8 @@ def make_clips(d: Path) -> dict[str, Path]:
        "-map_chapters", "3", "-vf",
        "format=rgb24,scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,setsar=16/15,"
        "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv",
-       "-c:v", "libx264", "-preset", "ultrafast", "-crf", "12", "-pix_fmt", "yuv420p", "-c:a", "flac", "-c:s", "srt", "-metadata:s:a:0", "language=fra", str(c["av"]))
+       "-c:v", "libx264", "-preset", "ultrafast", "-crf", "12", "-pix_fmt", "yuv420p", "-c:a", "flac", "-c:s", "srt",
+       "-metadata:s:a:0", "language=fra", str(c["av"]))
     c["hbd"] = d / "hbd.mkv"  # 10-bit, BT.2020 / PQ tags, 64x48, 8 frames
     ff("-f", "lavfi", "-i", "testsrc2=s=64x48:r=24:d=0.3333", "-frames:v", "8", "-vf",
        "setparams=color_primaries=bt2020:color_trc=smpte2084:colorspace=bt2020nc:range=tv", "-c:v", "libx265",
@@ -142,8 +173,8 @@ def make_clips(d: Path) -> dict[str, Path]:
        str(c["hbd"]))
     c["vfr"] = d / "vfr.mkv"  # 16 frames at irregular times (40 ms steps plus a 0/15/30 ms jitter)
     ff("-f", "lavfi", "-i", "testsrc2=s=64x48:r=25", "-frames:v", "16", "-vf",
-       "settb=1/1000,setpts=(N*40+15*mod(N\\,3))/1000/TB", "-fps_mode", "passthrough", "-enc_time_base:v", "1:1000", "-c:v", "libx264", "-preset",
-       "ultrafast", str(c["vfr"]))
+       "settb=1/1000,setpts=(N*40+15*mod(N\\,3))/1000/TB", "-fps_mode", "passthrough", "-enc_time_base:v", "1:1000",
+       "-c:v", "libx264", "-preset", "ultrafast", str(c["vfr"]))
     c["ts"] = d / "broadcast.ts"  # MPEG-TS (no index), 29.97 fps, one keyframe, starts at 11.4 s, AAC audio
     ff("-f", "lavfi", "-i", "testsrc2=s=64x48:r=30000/1001:d=1", "-f", "lavfi", "-i", "sine=d=1", "-c:v", "libx264",
        "-preset", "ultrafast", "-g", "300", "-c:a", "aac", "-output_ts_offset", "10", str(c["ts"]))

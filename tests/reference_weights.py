@@ -9,7 +9,9 @@ from pathlib import Path
 
 import torch
 
-REFERENCE = Path(os.environ.get("ADCVSR_REFERENCE", Path(__file__).resolve().parents[1].parent / "shared" / "reference"))
+# The public key/shape lists and the upstream forward-pass fixture (tests/data/reference/README.md says where they
+# come from); ADCVSR_REFERENCE may point at another copy.
+REFERENCE = Path(os.environ.get("ADCVSR_REFERENCE") or Path(__file__).resolve().parent / "data" / "reference")
 
 
 def fill(key: str, shape: list[int]) -> torch.Tensor:

@@ -9,6 +9,7 @@ import torch
 
 from vsadcvsr.engine.colour import (
     PlaneFormat,
+    default_matrix,
     full_range_from_props,
     luma,
     matrix_from_props,
@@ -18,7 +19,8 @@ from vsadcvsr.engine.colour import (
 from vsadcvsr.engine.transfer import plane_to_tensor, tensor_to_plane
 
 MATRICES = ["bt601", "bt709", "bt2020"]
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (torch.cuda.is_available() is false)")
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
+                                reason="needs a CUDA device (torch.cuda.is_available() is false)")
 
 
 def random_rgb(h: int = 8, w: int = 12, seed: int = 0) -> torch.Tensor:
@@ -179,7 +181,8 @@ def test_float_yuv_uses_vapoursynths_centred_chroma() -> None:
     assert torch.allclose(planes_to_rgb(white, fmt), torch.ones(3, 2, 2))
 
 
-@pytest.mark.parametrize("fmt", [PlaneFormat("yuv", 32, True), PlaneFormat("rgb", 32, True), PlaneFormat("gray", 32, True)], ids=repr)
+@pytest.mark.parametrize("fmt", [PlaneFormat("yuv", 32, True), PlaneFormat("rgb", 32, True),
+                                 PlaneFormat("gray", 32, True)], ids=repr)
 def test_planes_to_rgb_never_writes_into_its_input(fmt: PlaneFormat) -> None:
     # CPU planes are zero-copy views of VapourSynth frames: converting must not touch them.
     planes = [p * 2 - 0.5 for p in random_rgb()[:fmt.num_planes]]  # out of range, so a clamp would show
@@ -226,13 +229,25 @@ def test_bad_inputs_raise_value_error() -> None:
     (2, 576, "bt601"), (2, 720, "bt709"), (None, 480, "bt601"), (None, 1080, "bt709"),
 ])
 def test_matrix_from_props_follows_h273_and_guesses_by_height(code: int | None, height: int, expected: str) -> None:
-    assert matrix_from_props(code, height) == expected
+    assert matrix_from_props(code, height * 4 // 3, height) == expected
+
+
+@pytest.mark.parametrize("width,height,code", [
+    (1280, 544, 1), (1920, 800, 1), (1280, 720, 1), (960, 720, 1), (720, 576, 6), (720, 480, 6), (320, 136, 6),
+    (1024, 576, 6), (1279, 577, 1),
+])
+def test_untagged_video_gets_mpvs_matrix_rule(width: int, height: int, code: int) -> None:
+    """One rule for untagged YUV (#13): BT.709 when width >= 1280 or height > 576, else BT.601 -- a 1280x544
+    scope film is HD (BT.709), where the old height-only rule said BT.601."""
+    assert default_matrix(width, height) == code
+    assert matrix_from_props(None, width, height) == ("bt709" if code == 1 else "bt601")
+    assert matrix_from_props(2, width, height) == matrix_from_props(None, width, height)
 
 
 def test_matrix_from_props_rejects_matrices_it_cannot_convert() -> None:
     for code in (0, 4, 7, 8, 14):
         with pytest.raises(ValueError):
-            matrix_from_props(code, 1080)
+            matrix_from_props(code, 1920, 1080)
 
 
 def test_full_range_from_props() -> None:
@@ -279,7 +294,8 @@ def gradient_rgb24(h: int = 32, w: int = 48) -> np.ndarray:
 def test_rgb24_to_yuv444p8_agrees_with_resize_point_within_one_code(vs, matrix, matrix_s, full_range) -> None:
     rgb8 = gradient_rgb24()
     src = clip_from_planes(vs, list(rgb8), vs.RGB24)
-    ref = frame_planes(src.resize.Point(format=vs.YUV444P8, matrix_s=matrix_s, range_s="full" if full_range else "limited"))
+    ref = frame_planes(src.resize.Point(format=vs.YUV444P8, matrix_s=matrix_s,
+                                        range_s="full" if full_range else "limited"))
     fmt = PlaneFormat("yuv", 8, False, matrix=matrix, full_range=full_range)
     mine = rgb_to_planes(torch.from_numpy(rgb8).float() / 255, fmt)
     for p, r in zip(mine, ref):
@@ -315,7 +331,8 @@ def test_rgb_to_yuv420p10_agrees_with_resize_bicubic_on_a_smooth_image(vs, left:
 
 # --- host planes <-> tensors -------------------------------------------------------------------------------
 
-def strided_view(dtype, h: int = 6, w: int = 10, pad: int = 6, writeable: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def strided_view(dtype, h: int = 6, w: int = 10, pad: int = 6,
+                 writeable: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """A (h, w) view into a (h, w + pad) array, like a VapourSynth plane with row padding."""
     base = (np.arange(h * (w + pad)) % 251).astype(dtype).reshape(h, w + pad)
     view = base[:, :w]

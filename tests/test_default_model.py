@@ -2,19 +2,13 @@
 (BRISQUE); `tiny` stays bundled. Uses the selection frames of bikes.mp4 (never trained on), 4 frames, mild x4."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def clip():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from select_model import selection_clips
+    from vsadcvsr.eval.selection import selection_clips
 
     return selection_clips(frames=4)[0]
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import math
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import script_module
 from skimage import data
 
 from vsadcvsr.eval import report
@@ -205,10 +205,7 @@ def test_evaluate_script_writes_all_outputs(tmp_path: Path, hr_clip: np.ndarray,
     frames.mkdir()
     for i, f in enumerate(hr_clip):
         cv2.imwrite(str(frames / f"{i:03d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    spec = importlib.util.spec_from_file_location("evaluate_script", ROOT / "scripts" / "evaluate.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["evaluate_script"] = mod
-    spec.loader.exec_module(mod)
+    mod = script_module("evaluate")
     out = tmp_path / "out"
     assert mod.main(["--input", str(frames), "--degradation", "bicubic", "--frames", "3", "--crop", "64",
                      "--methods", "lanczos", "bicubic",
@@ -223,9 +220,7 @@ def test_two_methods_of_one_name_are_refused_not_averaged(tmp_path: Path, hr_cli
     a, b = Ours("ours[tiny-p0]", "runs/a/tiny-p0.safetensors"), Ours("ours[tiny-p0]", "runs/b/tiny-p0.safetensors")
     with pytest.raises(ValueError, match="both named 'ours\\[tiny-p0\\]'"):
         evaluate([Clip("c", hr_clip[:2], lr, how)], [a, b], metrics=["psnr"])
-    spec = importlib.util.spec_from_file_location("evaluate_script", ROOT / "scripts" / "evaluate.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = script_module("evaluate")
     for methods, message in ((["ours:x/m.safetensors", "ours:y/m.safetensors"], "both be reported as 'ours[m]'"),
                              (["lanczos", "nosuch"], "unknown method 'nosuch'")):
         with pytest.raises(SystemExit) as e:
@@ -242,9 +237,7 @@ def test_evaluate_script_crops_given_lr_clips_at_the_same_place(tmp_path: Path, 
     for i in range(len(hr_clip)):
         cv2.imwrite(str(hr_dir / f"{i:03d}.png"), cv2.cvtColor(hr_clip[i], cv2.COLOR_RGB2BGR))
         cv2.imwrite(str(lr_dir / f"{i:03d}.png"), cv2.cvtColor(lr[i], cv2.COLOR_RGB2BGR))
-    spec = importlib.util.spec_from_file_location("evaluate_script2", ROOT / "scripts" / "evaluate.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = script_module("evaluate")
     args = mod.argparse.Namespace(input=[str(hr_dir)], lr=[str(lr_dir)], degradation="given", frames=2,
                                   crop=(48, 64), seed=0, cut_threshold=0.1)
     (clip,) = mod.load_clips(args)
@@ -273,7 +266,7 @@ def test_select_model_scores_the_selection_frames_and_refuses_unknown_methods() 
     import json
     import subprocess
 
-    from vsadcvsr.train.splits import BIKES_EVAL_RANGES, BIKES_SELECTION_RANGES
+    from vsadcvsr.material import BIKES_EVAL_RANGES, BIKES_SELECTION_RANGES
 
     for (a, b), (ea, eb) in zip(BIKES_SELECTION_RANGES, BIKES_EVAL_RANGES):
         assert ea + 25 <= a < b <= eb  # inside the held-out shot, after the frames evaluate.py reports

@@ -54,17 +54,27 @@ def test_benchmark_method_options_pick_precision_and_heap() -> None:
 
     import pytest
 
-    root = Path(__file__).resolve().parents[1]
-    sys.path.insert(0, str(root / "scripts"))
-    from benchmark import ours_config, ours_options
+    from vsadcvsr.eval.benchmark import check_methods
+    from vsadcvsr.eval.methods import parse_method
 
-    assert ours_config("ours-compact@bf16+system-heap") == "compact"
-    assert ours_options("ours-compact") == ("fp32", {})
-    assert ours_options("ours-compact@bf16") == ("bf16", {})
-    assert ours_options("ours-tiny@system-heap") == ("fp32", {"VSADCVSR_HEAP": "system"})
-    assert ours_options("ours-compact@bf16+system-heap") == ("bf16", {"VSADCVSR_HEAP": "system"})
+    root = Path(__file__).resolve().parents[1]
+    assert parse_method("ours-compact@bf16+system-heap").config == "compact"
+    for text, precision, env in (("ours-compact", "fp32", {}), ("ours-compact@bf16", "bf16", {}),
+                                 ("ours-tiny@system-heap", "fp32", {"VSADCVSR_HEAP": "system"}),
+                                 ("ours-compact@bf16+system-heap", "bf16", {"VSADCVSR_HEAP": "system"})):
+        spec = parse_method(text)
+        assert spec.ours and (spec.precision, spec.env()) == (precision, env), text
+    spec = parse_method("ours-compact@openvino+bf16")
+    assert (spec.precision, spec.env(), spec.backend) == ("bf16", {}, "openvino")
+    assert parse_method("ours-compact@onnxruntime").backend == "onnxruntime"
+    assert parse_method("ours-compact@bf16").backend == "torch"
     with pytest.raises(ValueError, match="bf17"):
-        ours_options("ours-compact@bf17")
-    res = subprocess.run([sys.executable, str(root / "scripts" / "benchmark.py"), "--sections", "speed",
-                          "--methods", "ours-compact@bf17"], capture_output=True, text=True, timeout=120)
-    assert res.returncode == 2 and "unknown option 'bf17'" in res.stderr
+        parse_method("ours-compact@bf17")
+    check_methods(["lanczos", "ours-tiny@fp16", "ours:default@bf16", "realesrgan-x4plus"])
+    with pytest.raises(ValueError, match="ours-2d"):
+        check_methods(["ours-2d:default"])
+    for bad, message in (("ours-compact@bf17", "unknown option 'bf17'"), ("nosuch", "unknown method 'nosuch'"),
+                         ("lanczos@bf16", "apply to ours methods only")):
+        res = subprocess.run([sys.executable, str(root / "scripts" / "benchmark.py"), "--sections", "speed",
+                              "--methods", bad], capture_output=True, text=True, timeout=120)
+        assert res.returncode == 2 and message in res.stderr, (bad, res.stderr)

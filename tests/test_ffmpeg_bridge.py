@@ -12,33 +12,31 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest_ffmpeg import (
+    BIKES,
+    FAST,
+    FFMPEG,
+    child_pids,
+    cli_with_fake_engine,
+    ff,
+    killing_engine_module,
+    make_clips,
+    packets_digest,
+    planes,
+    video_info,
+)
+from conftest_ffmpeg import (
+    upscale_quickly as run,
+)
 
-from conftest_ffmpeg import (BIKES, FFMPEG, FakeUpscaler, child_pids, cli_with_fake_engine, fake_engine_module, ff,
-                             killing_engine_module, make_clips, packets_digest, planes, video_info)
-from ffmpeg_filter import BridgeError, join_segments, parse_position, probe, upscale_file
+from ffmpeg_filter import BridgeError, join_segments, parse_position, probe
 from ffmpeg_filter.bridge import resolve_range
 from ffmpeg_filter.cli import main, split_argv
-
-FAST = ["-preset", "ultrafast"]  # keeps the default codec (libx265 CRF 18) but encodes quickly
 
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> dict[str, Path]:
     return make_clips(tmp_path_factory.mktemp("clips"))
-
-
-@pytest.fixture
-def engine(monkeypatch):
-    """The stand-in engine as `vsadcvsr.engine`; yields the list of Upscalers the bridge built."""
-    FakeUpscaler.instances.clear()
-    monkeypatch.setitem(sys.modules, "vsadcvsr.engine", fake_engine_module())
-    yield FakeUpscaler.instances
-
-
-def run(src, dst, **kw):
-    kw.setdefault("encoder_args", FAST)
-    kw.setdefault("progress", False)
-    return upscale_file(src, dst, **kw)
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -68,10 +66,10 @@ def test_output_is_4x_with_the_same_frames_timestamps_streams_and_tags(clips, en
 
 
 def test_engine_gets_float_rgb_frames_and_the_window_settings(clips, engine, tmp_path):
-    run(clips["av"], tmp_path / "out.mkv", model="some.safetensors", window=6, overlap=2, tile=32, precision="fp16",
+    run(clips["av"], tmp_path / "out.mkv", model="some.safetensors", window=6, overlap=2, tile=64, precision="fp16",
         colour_fix="adain")
     (up,) = engine
-    assert up.kwargs == dict(model="some.safetensors", device="cpu", precision="fp16", tile=32, tile_overlap=32,
+    assert up.kwargs == dict(model="some.safetensors", device="cpu", precision="fp16", tile=64, tile_overlap=32,
                              colour_fix="adain")
     assert up.stream_kwargs == dict(window=6, overlap=2, scene_threshold=0.1)
     assert up.seen[0].shape == (3, 38, 66) and 0.0 <= float(up.seen[0].min()) <= float(up.seen[0].max()) <= 1.0
@@ -380,6 +378,7 @@ def test_a_terminal_gets_a_tqdm_bar(clips, tmp_path):
     os.close(master)
     assert p.wait(timeout=60) == 0, out.decode(errors="replace")
     assert b"100%|" in out and b"20/20" in out
+    assert b"ETA" in out  # the bridge's own ETA (after the first window), not tqdm's
 
 
 def test_environment_names_the_ffmpeg_binary(clips, engine, tmp_path, monkeypatch):
@@ -433,10 +432,10 @@ def _zombie(pid: int) -> bool:
 # ------------------------------------------------------------------------------------------------ the real model
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory) -> Path:
+    import torch
+
     from vsadcvsr.checkpoint import save_checkpoint
     from vsadcvsr.model import AdcVSR, get_config
-
-    import torch
 
     torch.manual_seed(0)
     cfg = get_config("tiny")

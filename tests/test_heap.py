@@ -67,3 +67,33 @@ def test_the_user_can_keep_glibcs_defaults() -> None:
         r = _probe(**env)
         assert r["state"] == why
         assert r["mmapped_mb"] >= 256, r  # glibc's default: a block this size is mmapped
+
+
+def test_rss_stays_flat_over_a_long_vspipe_run() -> None:
+    """Issue #14 item 5: with the heap settings, RSS grew ~0.5 MiB per frame without end at 128x72 under
+    `vspipe -r 4` (VapourSynth's freed frame buffers filling the kept heap). The network is a stand-in
+    (nearest-neighbour x4, scripts/soak.py --stand-in) so the run is short; everything else is the real path.
+    Medians of the per-second RSS samples, so a trim's sawtooth does not decide it."""
+    import statistics
+    import tempfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    vspipe = Path(sys.executable).with_name("vspipe")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "soak.json"
+        res = subprocess.run([sys.executable, str(root / "scripts" / "soak.py"), "--frames", str(SOAK_FRAMES),
+                              "--size", "128x72", "--stand-in", "--interval", "0.5", "--vspipe", str(vspipe),
+                              "--json", str(out)],
+                             env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True, timeout=900)
+        assert res.returncode == 0, res.stderr[-3000:]
+        samples = json.loads(out.read_text())["samples"]
+    # RSS by frames served: the second quarter of the run against the last quarter
+    mid = [r for _, n, r in samples if SOAK_FRAMES * 0.25 <= n < SOAK_FRAMES * 0.5]
+    end = [r for _, n, r in samples if n >= SOAK_FRAMES * 0.75]
+    assert mid and end, samples
+    growth = statistics.median(end) - statistics.median(mid)
+    assert growth < 150, f"RSS median grew {growth:.0f} MiB from the second to the last quarter of the run"
+
+
+SOAK_FRAMES = 1600

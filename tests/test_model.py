@@ -35,7 +35,8 @@ def test_without_temporal_blocks_the_network_has_exactly_the_adcsr_tensors() -> 
     dec = json.loads((REFERENCE / "adcsr_half_decoder_params.json").read_text())
     expected = {("unet." + k[14:] if k.startswith("module.body.1.") else "decoder.mid_block." + k[14:]): v
                 for k, v in net.items()}
-    expected.update({"decoder." + k: v for k, v in dec.items() if k.startswith(("up_blocks", "conv_norm_out", "conv_out"))})
+    expected.update({"decoder." + k: v for k, v in dec.items()
+                     if k.startswith(("up_blocks", "conv_norm_out", "conv_out"))})
     assert ours == expected
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from vsadcvsr.checkpoint import CheckpointError, load_model, read_info, save_checkpoint
-from vsadcvsr.model import CompactConfig, CompactVSR, build_model, config_from_json, get_config
+from vsadcvsr.model import CompactConfig, CompactVSR, config_from_json, get_config
 
 SMALL = CompactConfig(channels=8, convs=4, temporal="block", temporal_every=2, pad=3)
 
@@ -165,7 +165,7 @@ def test_the_import_equals_real_esrgans_own_network_frame_by_frame(tmp_path: Pat
 def test_training_from_the_import_lowers_the_loss_and_carries_its_licence(tmp_path: Path) -> None:
     from vsadcvsr.realesrgan_import import import_realesrgan
     from vsadcvsr.train import synthetic as fx
-    from vsadcvsr.train.trainer import Trainer, TrainConfig, export_state
+    from vsadcvsr.train.trainer import TrainConfig, Trainer, export_state
 
     import_realesrgan(tmp_path / "init.safetensors")
     cfg = TrainConfig(data="", run_dir=str(tmp_path / "run"), model="compact", stage=1, steps=4, batch=2, lr=2e-4,

@@ -10,7 +10,7 @@ import torch.multiprocessing as mp
 
 from vsadcvsr.train import synthetic as fx
 from vsadcvsr.train.data import shuffle_frames, static_clip, unrelated_crops
-from vsadcvsr.train.trainer import Trainer, TrainConfig, _to_tensor
+from vsadcvsr.train.trainer import TrainConfig, Trainer, _to_tensor
 
 CLIPS = 4
 
@@ -62,4 +62,7 @@ def test_two_gloo_processes_give_the_single_process_gradients(tmp_path: Path) ->
     assert set(g0) == set(single) and len(single) > 100
     for k, ref in single.items():
         assert torch.equal(g0[k], g1[k]), k  # both ranks hold the same averaged gradient
-        assert torch.allclose(g0[k], ref, rtol=1e-4, atol=1e-6), (k, (g0[k] - ref).abs().max())
+        # float32 sums in another order (two half batches against one whole): on an AVX2-only EPYC a bias gradient
+        # of magnitude 0.1 differed by 6.1e-6 in elements near 0, so the bound is relative to the tensor's scale
+        scale = float(ref.abs().max())
+        assert torch.allclose(g0[k], ref, rtol=1e-4, atol=max(1e-6, 1e-4 * scale)), (k, (g0[k] - ref).abs().max())

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from vsadcvsr.train.degradation import bicubic_down, degrade_clip
+from vsadcvsr.degradation import bicubic_down, degrade_clip
 
 
 def _clip(frames: int = 4, size: int = 96, moving: bool = True) -> np.ndarray:
@@ -104,7 +104,7 @@ def test_the_training_set_is_the_same_whatever_the_number_of_workers(tmp_path) -
 def test_without_pyav_opencv_decodes_the_same_frames(monkeypatch, bikes) -> None:
     import sys
 
-    from vsadcvsr.train.data import read_video
+    from vsadcvsr.material import read_video
 
     ref = read_video(bikes, 10, 14)
     monkeypatch.setitem(sys.modules, "av", None)  # import av now raises ImportError, as on a machine without it

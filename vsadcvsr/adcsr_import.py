@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import os
+import pickle
 import re
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from .checkpoint import CheckpointError, load_state_into, save_checkpoint
-from .model import AdcVSR, AdcVSRConfig, get_config
+from .checkpoint import CheckpointError, load_state_into, refused_pickle, save_checkpoint
+from .model import AdcVSR, AdcVSRConfig, ModelConfig, get_config
 
 _ALIAS = re.compile(r"^body\.1\.body\.\d+\.")
 _DECODER_PARTS = ("up_blocks.", "conv_norm_out.", "conv_out.")
@@ -20,6 +21,8 @@ def _load_pickle(path: Path, what: str) -> dict:
         raise CheckpointError(f"{what} not found: {path}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(f"cannot read {what} {path}: {refused_pickle(e)}") from None
     except Exception as e:
         raise CheckpointError(f"cannot read {what} {path}: {e}") from None
 
@@ -58,10 +61,12 @@ def import_adcsr(
     net_params: str | os.PathLike[str],
     half_decoder: str | os.PathLike[str],
     output: str | os.PathLike[str],
-    config: AdcVSRConfig | None = None,
+    config: ModelConfig | None = None,
 ) -> AdcVSR:
     """Builds AdcVSR (temporal blocks at zero) from the two AdcSR files and writes `output` (safetensors)."""
     cfg = config or get_config("adcvsr")
+    if not isinstance(cfg, AdcVSRConfig):
+        raise CheckpointError(f"AdcSR weights fit an AdcVSR configuration, not {type(cfg).__name__}")
     net = _load_pickle(Path(net_params), "AdcSR net params")
     dec = _load_pickle(Path(half_decoder), "AdcSR half decoder")
     if isinstance(dec, dict) and "state_dict" in dec:

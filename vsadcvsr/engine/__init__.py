@@ -1,7 +1,8 @@
-"""Turning a stream of frames into upscaled frames: windows, tiles, precision, colour."""
-from .assembler import FrameAssembler
+"""Turning a stream of frames into upscaled frames: settings, windows, tiles, precision, colour."""
+from .assembler import FrameAssembler, FrameSource
+from .settings import Settings, SettingsError
 from .stream import upscale_stream
 from .upscaler import Upscaler
 from .windows import WindowGrid
 
-__all__ = ["FrameAssembler", "Upscaler", "WindowGrid", "upscale_stream"]
+__all__ = ["FrameAssembler", "FrameSource", "Settings", "SettingsError", "Upscaler", "WindowGrid", "upscale_stream"]

@@ -21,6 +21,7 @@ __all__ = [
     "planes_to_rgb",
     "rgb_to_planes",
     "luma",
+    "default_matrix",
     "matrix_from_props",
     "full_range_from_props",
 ]
@@ -74,14 +75,24 @@ class PlaneFormat:
         return 1 if self.family == "gray" else 3
 
 
-def matrix_from_props(matrix_code: int | None, height: int) -> Matrix:
-    """The matrix of a `_Matrix` code (ITU-T H.273); unspecified (2) or missing guesses from the height.
+#: H.273 matrix codes of the two guesses for untagged video.
+BT709_CODE, BT601_CODE = 1, 6
+
+
+def default_matrix(width: int, height: int) -> int:
+    """The H.273 matrix code assumed for untagged YUV video, the one rule of every adapter (mpv's):
+    BT.709 (1) for HD, i.e. width >= 1280 or height > 576, else BT.601 (6, SMPTE 170M)."""
+    return BT709_CODE if width >= 1280 or height > 576 else BT601_CODE
+
+
+def matrix_from_props(matrix_code: int | None, width: int, height: int) -> Matrix:
+    """The matrix of a `_Matrix` code (ITU-T H.273); unspecified (2) or missing: `default_matrix(width, height)`.
 
     Raises ValueError for codes this layer cannot convert (0 = RGB, FCC, SMPTE 240M, YCgCo, ICtCp, ...).
     Code 10 (BT.2020 constant luminance) is treated as BT.2020 non-constant luminance.
     """
     if matrix_code is None or matrix_code == 2:
-        return "bt709" if height > 576 else "bt601"
+        matrix_code = default_matrix(width, height)
     if matrix_code == 1:
         return "bt709"
     if matrix_code in (5, 6):
@@ -217,7 +228,7 @@ def _resample(x: Tensor, dim: int, factor: int, offset: float, up: bool) -> Tens
     xp = x.index_select(dim, idx)
     n_out = x.shape[dim] if up else x.shape[dim] // factor
     stride = 1 if up else factor
-    phases = []
+    phases: list[Tensor] = []
     for weights in kernel:
         acc: Tensor | None = None
         for t, wt in enumerate(weights):
@@ -226,6 +237,7 @@ def _resample(x: Tensor, dim: int, factor: int, offset: float, up: bool) -> Tens
             tap = xp.narrow(dim, t, (n_out - 1) * stride + 1)
             tap = tap[:, ::stride] if dim == 1 else tap[:, :, ::stride]
             acc = tap * wt if acc is None else acc.add_(tap, alpha=wt)
+        assert acc is not None  # every phase has a non-zero tap
         phases.append(acc)
     if not up:
         return phases[0]

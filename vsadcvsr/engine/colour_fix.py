@@ -28,24 +28,31 @@ def colour_fix_mode(value: bool | str) -> str:
 
 
 def apply_colour_fix(mode: str, out: Tensor, lr: Tensor) -> Tensor:
-    """`out` (T, 3, H, W) corrected against its input `lr` (T, 3, h, w), both in the same value range."""
+    """`out` (T, 3, H, W) corrected against its input `lr` (T, 3, h, w), both in the same value range.
+
+    In place: "adain" takes its statistics over the window, "wavelet" works frame by frame, so at large sizes the
+    temporaries are those of one frame, not of the window."""
     if mode == "wavelet":
-        return wavelet_fix(out, lr)
+        for i in range(out.shape[0]):
+            out[i : i + 1] = wavelet_fix(out[i : i + 1], lr[i : i + 1])
+        return out
     if mode == "adain":
-        return match_statistics(out, lr)
+        return match_statistics(out, lr, in_place=True)
     if mode == "none":
         return out
     raise ValueError(f"unknown colour fix {mode!r}")
 
 
-def match_statistics(out: Tensor, ref: Tensor, eps: float = 1e-5) -> Tensor:
+def match_statistics(out: Tensor, ref: Tensor, eps: float = 1e-5, in_place: bool = False) -> Tensor:
     """Shifts and scales each channel of `out` (T, 3, H, W) so its mean/std over the whole window equal `ref`'s.
 
-    Statistics are taken over all frames of the window (per-frame statistics flicker).
+    Statistics are taken over all frames of the window (per-frame statistics flicker). `in_place` overwrites `out`.
     """
     dims = (0, 2, 3)
     o_mean, o_std = out.mean(dims, keepdim=True), out.std(dims, keepdim=True)
     r_mean, r_std = ref.mean(dims, keepdim=True), ref.std(dims, keepdim=True)
+    if in_place:
+        return out.sub_(o_mean).div_(o_std + eps).mul_(r_std).add_(r_mean)
     return (out - o_mean) / (o_std + eps) * r_std + r_mean
 
 

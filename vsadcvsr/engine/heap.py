@@ -6,6 +6,11 @@ page-faults its output in anew: on a 2-core CPU about half of the `compact` mode
 docs/results.md). One arena for all threads, large blocks from the heap and 1 GiB of freed memory kept make later
 windows reuse the same pages: ~2x faster for 20-40 % more peak memory.
 
+Kept memory must not grow without end: VapourSynth's frame buffers come from the same heap, and their mixed
+lifetimes leave freed pages scattered through it that the 1 GiB trim threshold never hands back (RSS rose
+~0.5 MiB per frame at 128x72, docs/results.md). `trim_if_due` (called after each window) returns them with
+malloc_trim at most every TRIM_EVERY_S seconds, or sooner once RSS has grown TRIM_GROWTH bytes.
+
 `VSADCVSR_HEAP=system` keeps glibc's defaults; so does any `MALLOC_*` variable or malloc tunable already set
 (the user's choice).
 """
@@ -16,14 +21,18 @@ import logging
 import os
 import platform
 import threading
+import time
 
 log = logging.getLogger("vsadcvsr")
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8  # glibc's mallopt parameters (malloc.h)
 KEEP_BYTES = 1 << 30
+TRIM_EVERY_S = 20.0
+TRIM_GROWTH = 1 << 30
 
 _lock = threading.Lock()
 _state: str | None = None
+_last_trim = (0.0, 0)  # (monotonic time, RSS in bytes) after the last trim
 
 
 def reason_to_keep_defaults() -> str | None:
@@ -59,3 +68,27 @@ def _apply() -> str:
     ok = all(mallopt(p, v) == 1 for p, v in ((M_ARENA_MAX, 1), (M_MMAP_THRESHOLD, KEEP_BYTES),
                                              (M_TRIM_THRESHOLD, KEEP_BYTES)))
     return "applied" if ok else "mallopt refused"
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def trim_if_due() -> bool:
+    """Hands freed heap pages back to the system if the settings apply and a trim is due; True if it trimmed."""
+    global _last_trim
+    if _state != "applied":
+        return False
+    now, rss = time.monotonic(), _rss_bytes()
+    with _lock:
+        when, base = _last_trim
+        if now - when < TRIM_EVERY_S and rss - base < TRIM_GROWTH:
+            return False
+        _last_trim = (now, rss)  # claimed: other threads do not trim at the same time
+    ctypes.CDLL(None).malloc_trim(0)
+    _last_trim = (time.monotonic(), _rss_bytes())
+    return True

@@ -33,21 +33,22 @@ def _ramp(length: int, overlap_lo: int, overlap_hi: int, device: torch.device) -
 def run_tiled(
     fn: Callable[[Tensor], Tensor],
     x: Tensor,
-    tile: int,
+    tile: int | tuple[int, int],
     overlap: int,
     scale: int,
     multiple: int = 1,
 ) -> Tensor:
     """Applies `fn` ((..., h, w) → (..., s·h, s·w)) tile by tile and blends the overlaps.
 
-    `tile` and `overlap` are in input pixels; tiles are rounded to `multiple`. Weights fall to ~0 at inner tile
-    edges, so each output pixel is a convex mix of the tiles that cover it.
+    `tile` (a size, or (width, height)) and `overlap` are in input pixels; tiles are rounded down to `multiple`.
+    Weights fall to ~0 at inner tile edges, so each output pixel is a convex mix of the tiles that cover it.
     """
     h, w = x.shape[-2:]
-    tile = max(multiple, tile // multiple * multiple)
-    if tile >= h and tile >= w:
+    tile_w, tile_h = (tile, tile) if isinstance(tile, int) else tile
+    tile_w, tile_h = (max(multiple, t // multiple * multiple) for t in (tile_w, tile_h))
+    if tile_h >= h and tile_w >= w:
         return fn(x)
-    th, tw = min(tile, h), min(tile, w)
+    th, tw = min(tile_h, h), min(tile_w, w)
     ys, xs = tile_starts(h, th, overlap), tile_starts(w, tw, overlap)
     out: Tensor | None = None
     weight = torch.zeros(h * scale, w * scale, device=x.device)

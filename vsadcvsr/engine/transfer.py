@@ -39,17 +39,8 @@ class _PinnedPool:
         with self._lock:
             self._free[(tuple(buf.shape), buf.dtype)].append((buf, done))
 
-    def clear(self) -> None:
-        with self._lock:
-            self._free.clear()
-
 
 _pool = _PinnedPool()
-
-
-def clear_pinned_buffers() -> None:
-    """Release the pooled pinned host buffers (e.g. when a clip of another size starts)."""
-    _pool.clear()
 
 
 def _torch_dtype(dtype: np.dtype) -> torch.dtype:

@@ -4,101 +4,81 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..checkpoint import CheckpointInfo, load_model, read_info, resolve_model_path
-from ..model import CompactConfig, Student
-from .colour_fix import apply_colour_fix, colour_fix_mode
+from ..model import EngineHints, engine_hints
+from .backends import backend_network
+from .colour_fix import apply_colour_fix
 from .device import available_memory, resolve_device, resolve_precision
-from .heap import keep_freed_memory
+from .heap import keep_freed_memory, trim_if_due
+from .settings import Settings
 from .tiles import run_tiled
 
 log = logging.getLogger("vsadcvsr")
 
-_MODELS: dict[tuple[str, str, torch.dtype], tuple[Student, CheckpointInfo]] = {}
+#: Finished windows whose output frames have at least this many pixels are kept in fp16 (half the memory; within
+#: 1/8 of an 8-bit level): from 4K output up (720p and 1080p input at x4).
+LARGE_OUTPUT_PX = 8_000_000
+
+_MODELS: dict[tuple[str, str, torch.dtype], tuple[nn.Module, CheckpointInfo]] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def shared_model(path: Path, device: torch.device, dtype: torch.dtype) -> tuple[Student, CheckpointInfo]:
+def shared_model(path: Path, device: torch.device, dtype: torch.dtype) -> tuple[nn.Module, CheckpointInfo]:
     """One model instance per (file, device, dtype) for the whole process: filters and threads share it."""
     key = (str(path.resolve()), str(device), dtype)
     with _MODELS_LOCK:
         if key not in _MODELS:
             model, info = load_model(path, device)
-            model = model.to(dtype=dtype, memory_format=torch.channels_last)
+            model = model.to(dtype=dtype, memory_format=torch.channels_last)  # type: ignore[call-overload]
             model.requires_grad_(False)
             _MODELS[key] = (model, info)
             log.info("loaded %s on %s (%s)", path.name, device, str(dtype).removeprefix("torch."))
         return _MODELS[key]
 
 
-def estimate_bytes(model: Student, frames: int, h: int, w: int, dtype: torch.dtype, render_chunk: int) -> int:
-    """A rough upper bound of activation memory for one window of (frames, 3, h, w) LR input."""
-    cfg = model.cfg
-    size = torch.finfo(dtype).bits // 8
-    if isinstance(cfg, CompactConfig):  # a few C-channel maps per frame at LR size (padded), the x4 output
-        px = (h + 2 * cfg.pad) * (w + 2 * cfg.pad)
-        return int((cfg.channels * 4 * px * frames + 3 * 16 * px * min(frames, render_chunk or frames) * 2)
-                   * size * 1.5)
-    latent_px = h * w / 4
-    unet = sum(c * 6 / 4**i for i, c in enumerate(cfg.widths)) * latent_px * frames
-    attn_levels = [i for i, a in enumerate(cfg.attention) if a]
-    if attn_levels:  # SDPA may materialise (tokens x tokens) per head on some backends
-        i = attn_levels[0]
-        tokens = latent_px / 4**i
-        unet += tokens * tokens * max(1, cfg.widths[i] // cfg.head_dim) * min(frames, 2)
-    dec_px = latent_px * 4 ** sum(cfg.decoder_upsample)
-    decoder = max(cfg.decoder_widths) * 4 * dec_px * min(frames, render_chunk or frames)
-    return int((unet + decoder) * size * 1.5)
-
-
 class Upscaler:
     """x4 upscaling of windows of frames with one shared model.
 
     :param model:         bundled model name ("default") or a vsadcvsr checkpoint path
-    :param device:        "cpu", "cuda", "cuda:N", an int N, or None (CUDA when available)
-    :param precision:     "fp32", "fp16", "bf16" or "auto" (fp16 on CUDA; CPU: bf16 for compact models on
-                          CPUs with AVX512-BF16/AMX, else fp32)
-    :param tile:          LR tile size in pixels; 0 picks one automatically when a window would not fit in memory
-    :param tile_overlap:  LR pixels shared by neighbouring tiles (blended with cosine weights)
-    :param colour_fix:    AdcSR's colour correction against the input: "wavelet" (low frequencies from the input,
-                          per frame), "adain" (per-channel mean/std over the window), "none"; True = "wavelet"
-    :param num_streams:   windows processed at once (CUDA: one CUDA stream each)
+    :param settings:      the engine's `Settings` (device, precision, tiles, colour fix, streams, memory); None:
+                          the defaults on the CPU
     :param render_chunk:  frames the decoder renders at a time (it has no temporal layers)
+    :param changes:       single settings, over `settings` (e.g. `Upscaler("default", tile=64)`)
     """
 
     def __init__(
         self,
         model: str | os.PathLike[str] = "default",
-        device: str | int | torch.device | None = "cpu",
-        precision: str = "auto",
-        tile: int = 0,
-        tile_overlap: int = 32,
-        colour_fix: bool | str = True,
-        num_streams: int = 1,
+        settings: Settings | None = None,
+        *,
         render_chunk: int = 4,
+        **changes: Any,
     ) -> None:
-        if tile < 0 or tile_overlap < 0:
-            raise ValueError("tile and tile_overlap must not be negative")
-        if num_streams < 1:
-            raise ValueError(f"num_streams must be at least 1, not {num_streams}")
-        self.device = resolve_device(device)
+        base = settings if settings is not None else Settings(device="cpu")
+        self.settings = base.replace(**changes) if changes else base
+        self.device = resolve_device(self.settings.device)
         if self.device.type == "cpu":
             keep_freed_memory()  # reuse freed activations' pages: ~2x faster on the CPU (engine/heap.py)
         self.path = resolve_model_path(model)
-        compact = isinstance(read_info(self.path).config, CompactConfig)
-        self.dtype = resolve_precision(precision, self.device, bf16_on_cpu=compact)
+        self.hints: EngineHints = engine_hints(read_info(self.path).config)
+        self.dtype = resolve_precision(self.settings.precision, self.device, bf16_on_cpu=self.hints.cpu_bf16)
         self.model, self.info = shared_model(self.path, self.device, self.dtype)
-        self.scale = self.model.cfg.scale
-        self.tile = tile
-        self.tile_overlap = tile_overlap
-        self.colour_fix = colour_fix_mode(colour_fix)
+        self.backend = self.settings.backend
+        self.network = None if self.backend == "torch" else backend_network(
+            self.backend, self.path, self.device, self.settings.precision, self.settings.num_streams)
+        self.scale = self.hints.scale
+        self.colour_fix = self.settings.colour_fix
         self.render_chunk = render_chunk
+        self.net_budget: int | None = None  # bytes for the network's working memory (fit_window); None: 3/4 budget
+        num_streams = self.settings.num_streams
         self._slots = threading.Semaphore(num_streams)
         self._streams: list[torch.cuda.Stream | None] = (
             [torch.cuda.Stream(self.device) for _ in range(num_streams)] if self.device.type == "cuda" else []
@@ -107,18 +87,71 @@ class Upscaler:
 
     @property
     def size_multiple(self) -> int:
-        return self.model.cfg.size_multiple
+        return self.hints.size_multiple
+
+    def estimate_bytes(self, frames: int, h: int, w: int) -> int:
+        """A rough upper bound of the working memory of one window of (frames, 3, h, w) LR input."""
+        size = torch.finfo(self.dtype).bits // 8
+        return self.hints.memory_bytes(frames, h, w, size, self.render_chunk)
+
+    def memory_budget(self) -> int:
+        """Bytes the engine may use now: `max_memory`, or half of what the device has free."""
+        return self.settings.memory_budget(available_memory(self.device))
+
+    def window_cache_bytes(self) -> int:
+        """The share of the budget for computed windows kept for later frames: a quarter."""
+        return self.memory_budget() // 4
 
     def auto_tile(self, frames: int, h: int, w: int) -> int:
-        """0 when the whole frame fits the memory budget (half of what is free), else the largest tile that fits."""
-        budget = available_memory(self.device) // 2
-        if estimate_bytes(self.model, frames, h, w, self.dtype, self.render_chunk) <= budget:
+        """0 when the whole frame fits the working-memory budget (three quarters of the budget; the rest is for
+        cached windows; `fit_window` narrows it to what the frames leave), else the largest square tile that fits."""
+        budget = self.memory_budget() * 3 // 4 if self.net_budget is None else self.net_budget
+        if self.estimate_bytes(frames, h, w) <= budget:
             return 0
         m = self.size_multiple
         tile = max(h, w) // m * m
-        while tile > 2 * m and estimate_bytes(self.model, frames, tile, tile, self.dtype, self.render_chunk) > budget:
+        while tile > 2 * m and self.estimate_bytes(frames, tile, tile) > budget:
             tile = tile * 3 // 4 // m * m
         return max(tile, 2 * m)
+
+    def output_dtype(self, h: int, w: int) -> torch.dtype:
+        """The dtype of finished windows for (h, w) input: fp16 from LARGE_OUTPUT_PX output pixels, else fp32."""
+        return torch.float16 if h * w * self.scale**2 >= LARGE_OUTPUT_PX else torch.float32
+
+    def frames_bytes(self, frames: int, h: int, w: int, served_frames: int = 4) -> int:
+        """Memory of serving (h, w) frames in windows of `frames`, the network and the window cache aside: the
+        window's fp32 output, the colour fix of one frame, the two finished windows a frame is cross-faded from
+        (`output_dtype`) and `served_frames` fp32 output frames on their way out (VapourSynth's frames)."""
+        out_px = 3 * h * w * self.scale**2
+        kept = 2 * frames * out_px * torch.finfo(self.output_dtype(h, w)).bits // 8
+        return (frames + 4 + served_frames) * out_px * 4 + kept
+
+    def smallest_net_bytes(self, frames: int, h: int, w: int) -> int:
+        """The network's working memory on a window of `frames` in the smallest tiles (or the tile set)."""
+        tw, th = self.settings.tile if not self.settings.automatic_tile else (2 * self.size_multiple,) * 2
+        return self.estimate_bytes(frames, min(th, h), min(tw, w))
+
+    def fit_window(self, h: int, w: int, limit: int) -> int:
+        """The most frames per window (<= `limit`) whose frames and network fit three quarters of the budget (the
+        rest is the window cache's), the network tiled into what the frames leave (sets `net_budget`, which
+        automatic tiles then respect); 0 if not even one frame fits."""
+        budget = self.memory_budget() * 3 // 4
+        for frames in range(limit, 0, -1):
+            rest = budget - self.frames_bytes(frames, h, w)
+            if rest > 0 and rest >= self.smallest_net_bytes(frames, h, w):
+                self.net_budget = rest
+                return frames
+        return 0
+
+    def tiles_for(self, frames: int, h: int, w: int) -> tuple[tuple[int, int], int] | None:
+        """((tile width, tile height), tile overlap) for a window of (frames, 3, h, w), or None for whole frames.
+
+        A tile the user set is used as it is; an automatic one caps the overlap at a quarter of the tile."""
+        overlap = self.settings.tile_overlap
+        if not self.settings.automatic_tile:
+            return self.settings.tile, overlap
+        tile = self.auto_tile(frames, h, w)
+        return ((tile, tile), min(overlap, tile // 4)) if tile else None
 
     @contextmanager
     def _slot(self) -> Iterator[torch.cuda.Stream | None]:
@@ -137,26 +170,29 @@ class Upscaler:
 
     def _net(self, x: Tensor) -> Tensor:
         """(T, 3, h, w) in [-1, 1] → (T, 3, 4h, 4w) in [-1, 1], float32."""
-        # the compact network takes fp32 frames whatever its weights' dtype, and adds its detail to them in fp32
-        y = x if isinstance(self.model.cfg, CompactConfig) else x.to(self.dtype)
+        if self.network is not None:  # ONNX Runtime, OpenVINO, TensorRT: same call, same windows and tiles
+            return self.network(x[None])[0]
+        y = x if self.hints.fp32_input else x.to(self.dtype)
         y = y.contiguous(memory_format=torch.channels_last)
         return self.model(y[None], render_chunk=self.render_chunk)[0].float()
 
     @torch.inference_mode()
     def upscale_window(self, frames: Tensor) -> Tensor:
-        """(T, 3, h, w) RGB in [0, 1] (any device) → (T, 3, 4h, 4w) float32 RGB in [0, 1] on `self.device`."""
+        """(T, 3, h, w) RGB in [0, 1] (any device) → (T, 3, 4h, 4w) RGB in [0, 1] on `self.device`, float32
+        (fp16 for large output frames: `output_dtype`)."""
         if frames.dim() != 4 or frames.shape[1] != 3:
             raise ValueError(f"expected frames (T, 3, h, w), got {tuple(frames.shape)}")
         with self._slot() as stream:
             x = frames.to(self.device, torch.float32, non_blocking=True) * 2 - 1
             t, _, h, w = x.shape
-            tile = self.tile or self.auto_tile(t, h, w)
-            if tile:
-                y = run_tiled(self._net, x, tile, self.tile_overlap, self.scale, self.size_multiple)
+            tiles = self.tiles_for(t, h, w)
+            if tiles is not None:
+                y = run_tiled(self._net, x, tiles[0], tiles[1], self.scale, self.size_multiple)
             else:
                 y = self._net(x)
-            y = apply_colour_fix(self.colour_fix, y, x)
-            y = (y * 0.5 + 0.5).clamp_(0, 1)
+            y = apply_colour_fix(self.colour_fix, y, x)  # in place, one frame's temporaries at a time
+            y = y.mul_(0.5).add_(0.5).clamp_(0, 1).to(self.output_dtype(h, w))
             if stream is not None:
                 stream.synchronize()
-            return y
+        trim_if_due()  # freed pages kept by the CPU heap settings go back now and then (engine/heap.py)
+        return y

@@ -6,9 +6,16 @@ import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
+
+from ..extras import lazy
+
+if TYPE_CHECKING:
+    import cv2
+else:
+    cv2 = lazy("cv2", "eval")
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +51,7 @@ def read_frames(path: str | Path, start: int = 0, stop: int | None = None) -> np
                 raise ValueError(f"read_frames: cannot read image {f}")
             frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
     elif p.is_file():
-        from vsadcvsr.train.data import read_video  # one PyAV reader for training and evaluation
+        from vsadcvsr.material import read_video  # one PyAV reader for training and evaluation
 
         try:
             return read_video(p, start, stop)
@@ -94,9 +101,9 @@ def bikes_path() -> Path:
 
 
 def bikes_eval_sources(frames: int | None = 25) -> list[ClipSource]:
-    """The held-out bikes shots (`vsadcvsr.train.splits.BIKES_EVAL_RANGES`), each its own clip, first `frames`
+    """The held-out bikes shots (`vsadcvsr.material.BIKES_EVAL_RANGES`), each its own clip, first `frames`
     frames of each (None: the whole shot)."""
-    from vsadcvsr.train.splits import BIKES_EVAL_RANGES
+    from vsadcvsr.material import BIKES_EVAL_RANGES
 
     path = bikes_path()
     out = []
@@ -107,10 +114,14 @@ def bikes_eval_sources(frames: int | None = 25) -> list[ClipSource]:
 
 
 def detect_cuts(clip: np.ndarray, threshold: float = 0.1) -> tuple[int, ...]:
-    """Frames that start a new shot: mean absolute luma difference to the previous frame above `threshold`
-    (0..1; 0.1 finds exactly the five cuts of bikes.mp4)."""
-    y = clip.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    """Frames that start a new shot, by the engine's measure (`engine.scenes`: mean absolute BT.709 luma difference
+    to the previous frame above `threshold`, 0..1; 0.1 finds exactly the five cuts of bikes.mp4).
+    `clip`: (T, h, w, 3) RGB, uint8 or float in [0, 1]."""
+    import torch
+
+    from ..engine.scenes import cuts_before
+
+    rgb = torch.from_numpy(np.ascontiguousarray(clip)).permute(0, 3, 1, 2).float()
     if clip.dtype == np.uint8:
-        y /= 255.0
-    d = np.abs(np.diff(y, axis=0)).mean(axis=(1, 2))
-    return tuple(int(i) + 1 for i in np.flatnonzero(d > threshold))
+        rgb /= 255.0
+    return tuple(i for i, cut in enumerate(cuts_before(rgb, threshold)) if cut)

@@ -31,7 +31,7 @@ def bicubic_down(hr: np.ndarray, scale: int = 4) -> np.ndarray:
 
 def _training_degradation() -> Callable[..., np.ndarray] | None:
     try:
-        from vsadcvsr.train.degradation import degrade_clip
+        from vsadcvsr.degradation import degrade_clip
     except ImportError as e:
         log.warning("the training degradation is not available (%s); falling back to bicubic", e)
         return None
@@ -41,7 +41,7 @@ def _training_degradation() -> Callable[..., np.ndarray] | None:
 def make_lr(hr: np.ndarray, kind: str, scale: int = 4, seed: int = 0) -> tuple[np.ndarray, str]:
     """(T, H, W, 3) uint8 HR clip → (LR uint8 clip, the degradation actually applied).
 
-    "standard" and "mild" are the training pipeline's presets (`vsadcvsr.train.degradation.degrade_clip`, seed
+    "standard" and "mild" are the training pipeline's presets (`vsadcvsr.degradation.degrade_clip`, seed
     `seed`); if that module cannot be imported the clip is bicubic-downscaled instead and the returned name says
     so. "bicubic" is antialiased bicubic only.
     """

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
-from skimage.metrics import structural_similarity
+
+from ..extras import require
 
 #: PSNR of identical frames (infinite) is reported as this value so that means stay finite.
 PSNR_CAP_DB = 100.0
@@ -46,5 +47,6 @@ def ssim_y(ref: np.ndarray, out: np.ndarray) -> float:
     """SSIM of one frame on BT.601 luma (Wang et al.: 11x11 Gaussian window, sigma 1.5, data range 255)."""
     if ref.shape != out.shape:
         raise ValueError(f"ssim_y: shapes differ, {ref.shape} vs {out.shape}")
+    structural_similarity = require("skimage.metrics", "eval").structural_similarity
     return float(structural_similarity(rgb_to_y(ref), rgb_to_y(out), data_range=255.0, gaussian_weights=True,
                                        sigma=1.5, use_sample_covariance=False))

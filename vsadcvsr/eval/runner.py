@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import fidelity, no_reference, vmaf, warping
+from . import fidelity, grid, no_reference, vmaf, warping
 from .methods import Method, MethodUnavailable
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,7 @@ METRICS: dict[str, tuple[str, bool]] = {
     "niqe": ("NIQE", False),
     "brisque": ("BRISQUE", False),
     "ewarp": ("E*warp (x1e-3, DIS)", False),
+    "grid": ("grid (x4 sub-pixel)", False),
 }
 #: Metrics of the paper that need pretrained backbones this machine cannot download.
 NOT_COMPUTED: dict[str, str] = {
@@ -34,9 +35,8 @@ NOT_COMPUTED: dict[str, str] = {
     "CLIP-IQA": "needs CLIP ViT weights (downloaded)",
     "DOVER": "needs DOVER's aesthetic and technical backbones (downloaded)",
 }
-#: Metrics that need a reference clip.
-FULL_REFERENCE = ("psnr", "psnr_y", "ssim", "vmaf_neg")
-NO_REFERENCE = ("niqe", "brisque", "ewarp")
+#: Metrics that need no reference clip.
+NO_REFERENCE = ("niqe", "brisque", "ewarp", "grid")
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,8 @@ def score_clip(ref: np.ndarray, out: np.ndarray, metrics: Sequence[str], notes: 
 
 def score_no_reference(clip: np.ndarray, metrics: Sequence[str], notes: list[str],
                        cuts: Sequence[int] = ()) -> dict[str, float]:
-    """NIQE, BRISQUE (per-frame means) and E*warp of one clip (pairs across `cuts` skipped)."""
+    """NIQE, BRISQUE, the sub-pixel grid score (per-frame means) and E*warp of one clip (pairs across `cuts`
+    skipped)."""
     v: dict[str, float] = {}
     if "niqe" in metrics:
         v["niqe"] = _safe("NIQE", lambda: float(np.mean([no_reference.niqe(f) for f in clip])), notes)
@@ -131,6 +132,8 @@ def score_no_reference(clip: np.ndarray, metrics: Sequence[str], notes: list[str
         v["brisque"] = _safe("BRISQUE", lambda: float(np.mean([no_reference.brisque(f) for f in clip])), notes)
     if "ewarp" in metrics:
         v["ewarp"] = warping.warping_error(clip, cuts=cuts).value
+    if "grid" in metrics:
+        v["grid"] = grid.clip_grid_score(clip)
     return v
 
 

@@ -12,9 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
+
+from ..extras import lazy
+
+if TYPE_CHECKING:
+    import cv2
+else:
+    cv2 = lazy("cv2", "eval")
 
 #: The flow estimator, to be named next to every E*warp figure.
 FLOW_ESTIMATOR = "DIS (OpenCV, preset medium)"
@@ -39,7 +46,7 @@ def _float01(frame: np.ndarray) -> np.ndarray:
 
 def dis_flow(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Flow (H, W, 2) from RGB frame `src` to `dst`: src(x) ≈ dst(x + flow(x)). DIS, preset medium."""
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
     return dis.calc(_gray8(src), _gray8(dst), None)
 
 

@@ -62,7 +62,7 @@ class CompactVSR(nn.Module):
             y = F.pad(y, (p, p, p, p), mode="reflect")
         f = self.features(y.to(self.conv_in.weight.dtype), t)
         if render_chunk > 0 and f.shape[0] > render_chunk:
-            img = torch.cat([self.render(c, l) for c, l in zip(f.split(render_chunk), y.split(render_chunk))])
+            img = torch.cat([self.render(c, lr) for c, lr in zip(f.split(render_chunk), y.split(render_chunk))])
         else:
             img = self.render(f, y)
         img = img[..., 4 * p: 4 * (p + h), 4 * p: 4 * (p + w)]

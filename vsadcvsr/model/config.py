@@ -65,9 +65,6 @@ class AdcVSRConfig:
         d.pop("scale")
         return json.dumps(d, sort_keys=True)
 
-    @classmethod
-    def from_json(cls, text: str) -> "AdcVSRConfig":
-        return _from_dict(cls, json.loads(text))
 
 
 @dataclass(frozen=True)
@@ -126,17 +123,7 @@ class CompactConfig:
 ModelConfig = AdcVSRConfig | CompactConfig
 
 
-def config_from_json(text: str) -> ModelConfig:
-    """A configuration from `to_json` text: CompactConfig where it says `"kind": "compact"`, else AdcVSRConfig."""
-    d = json.loads(text)
-    kind = d.pop("kind", "adcvsr")
-    cls = {"adcvsr": AdcVSRConfig, "compact": CompactConfig}.get(kind)
-    if cls is None:
-        raise ValueError(f"config_from_json: unknown network kind {kind!r}")
-    return _from_dict(cls, d)
-
-
-def _from_dict(cls: type, d: dict) -> ModelConfig:
+def config_from_dict(cls: type, d: dict) -> ModelConfig:
     """`cls(**d)` from JSON values (lists become tuples; the derived `scale` is dropped); unknown fields refused."""
     d = {k: v for k, v in d.items() if k != "scale"}
     unknown = set(d) - {f.name for f in dataclasses.fields(cls) if f.init}

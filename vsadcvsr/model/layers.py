@@ -91,7 +91,8 @@ class GEGLU(nn.Module):
 class FeedForward(nn.Module):
     def __init__(self, channels: int, mult: int = 4) -> None:
         super().__init__()
-        self.net = nn.ModuleList([GEGLU(channels, channels * mult), nn.Identity(), nn.Linear(channels * mult, channels)])
+        self.net = nn.ModuleList([GEGLU(channels, channels * mult), nn.Identity(),
+                                  nn.Linear(channels * mult, channels)])
 
     def forward(self, x: Tensor) -> Tensor:
         for m in self.net:
@@ -204,7 +205,7 @@ class TemporalBlock(nn.Module):
         self.conv_a = nn.Conv1d(channels, channels, 3)
         self.conv_b = nn.Conv1d(channels, channels, 3)
         nn.init.zeros_(self.conv_b.weight)
-        nn.init.zeros_(self.conv_b.bias)
+        nn.init.zeros_(self.conv_b.bias)  # type: ignore[arg-type]  # a Conv1d made with bias=True has one
 
     def forward(self, x: Tensor, frames: int) -> Tensor:
         h = F.relu(conv_along_time(x, frames, self.conv_a))

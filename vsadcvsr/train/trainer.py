@@ -19,23 +19,33 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors import safe_open
-from safetensors.torch import save_file
 import torch
 import torch.distributed as dist
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..checkpoint import save_checkpoint
-from ..files import atomic_write
 from ..engine.colour_fix import wavelet_fix
 from ..engine.heap import keep_freed_memory
+from ..files import atomic_write
 from ..model import ModelConfig, build_model, get_config
 from .data import Material, load_material, shuffle_frames, static_clip, unrelated_crops
 from .dataset import ClipDataset
-from .discriminators import Discriminators, split_logits
+from .discriminators import BackboneDiscriminator, Discriminators, split_logits
 from .encoder import FeatureEncoder
-from .losses import discriminator_loss, feature_l1, generator_adversarial, pixel_regression
+from .losses import (
+    balanced_discriminator_loss,
+    discriminator_loss,
+    feature_l1,
+    generator_adversarial,
+    generator_adversarial_parts,
+    grid_loss,
+    lowband_loss,
+    pixel_regression,
+)
+from .state_file import load_state_file
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +82,18 @@ class TrainConfig:
     adv_pixel_weight: float = 1.0  # inside L_pixel, so scaled by pixel_weight as in the paper
     adv_feature_weight: float = 1.0
     detail_channels: int = 192
+    # stage 2's discriminator: "paper" (pixel and feature domains, backbones trained from scratch: `Discriminators`),
+    # "x4plus" (pixel domain, heads on Real-ESRGAN x4plus's frozen first convolutions: `BackboneDiscriminator`),
+    # "scratch" (the same heads and taps on a backbone trained from scratch, for comparison)
+    disc_backbone: str = "paper"
+    disc_depths: list[int] = field(default_factory=lambda: [6, 16])  # backbone convolutions tapped (x4plus/scratch)
+    disc_width: int = 64  # channels of the heads (x4plus/scratch); detail gets 75 %
+    disc_crop: int = 64  # HR crop side the backbone discriminator sees (0: the whole batch crop)
+    disc_spectral: bool = True  # spectral norm on the heads' trunk convolutions (not on the 1x1 projections)
+    adv_heads: str = "both"  # "detail": the detail head alone (the single-head ablation; x4plus/scratch)
+    adv_start: int = 0  # steps in which the discriminator trains alone before the student sees its term
+    lowband_weight: float = 0.0  # fidelity anchor: output's low band vs the LR input's (losses.lowband_loss)
+    grid_weight: float = 0.0  # sub-pixel phase means of the output vs the HR frames' (losses.grid_loss)
     seed: int = 0
     deterministic: bool = False
     log_every: int = 10
@@ -143,6 +165,10 @@ class Trainer:
             raise ValueError(f"Trainer: pixel_colour_fix must be none or wavelet, got {cfg.pixel_colour_fix!r}")
         if cfg.teacher_mix not in ("losses", "blend"):
             raise ValueError(f"Trainer: teacher_mix must be losses or blend, got {cfg.teacher_mix!r}")
+        if cfg.disc_backbone not in ("paper", "x4plus", "scratch"):
+            raise ValueError(f"Trainer: disc_backbone must be paper, x4plus or scratch, got {cfg.disc_backbone!r}")
+        if cfg.adv_heads not in ("both", "detail"):
+            raise ValueError(f"Trainer: adv_heads must be both or detail, got {cfg.adv_heads!r}")
         unknown = set(cfg.teachers) - {"gt", "animevideov3", "x4plus"}
         if unknown:
             raise ValueError(f"Trainer: unknown teachers {sorted(unknown)}")
@@ -190,11 +216,15 @@ class Trainer:
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.gen = Generator(self.model_cfg).to(self.device, memory_format=fmt)
         self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=cfg.lr)
-        self.disc: Discriminators | None = None
+        self.disc: Discriminators | BackboneDiscriminator | None = None
         self.opt_d: torch.optim.Optimizer | None = None
-        if cfg.stage == 2:
+        if cfg.stage == 2 and cfg.disc_backbone == "paper":
             self.disc = Discriminators(self.model_cfg.latent_channels, cfg.detail_channels).to(
                 self.device, memory_format=fmt)
+        elif cfg.stage == 2:
+            self.disc = BackboneDiscriminator(cfg.disc_backbone, tuple(cfg.disc_depths), cfg.disc_width,
+                                              spectral=cfg.disc_spectral).to(self.device, memory_format=fmt)
+        if self.disc is not None:
             self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.d_lr, betas=(0.5, 0.999))
         self.step = 0
         self.seconds = 0.0  # training time accumulated over resumes
@@ -224,7 +254,7 @@ class Trainer:
                 st = {"gen": {f"student.{k}": f.get_tensor(k) for k in f.keys()},
                       "stage": meta.get("stage"), "step": meta.get("steps")}
         else:
-            st = torch.load(path, map_location=self.device, weights_only=False)
+            st = load_state_file(path, self.device)
         gen = {k: v.float() if v.is_floating_point() else v for k, v in st["gen"].items()}
         self.base = st.get("base") if not exported else _base_of(path, meta)
         own = self.gen.state_dict()
@@ -276,7 +306,7 @@ class Trainer:
         path = path or self.run_dir / STATE_FILE
         if not path.is_file():
             return False
-        st = torch.load(path, map_location=self.device, weights_only=False)
+        st = load_state_file(path, self.device)
         if st["stage"] != self.cfg.stage:
             log.info("resume: %s is stage %d, this run is stage %d: not resumed", path, st["stage"], self.cfg.stage)
             return False
@@ -367,23 +397,66 @@ class Trainer:
                 terms[f"feature_{k}"] = fl
                 terms[f"ae_{k}"] = ae
                 total = total + w * (c.feature_weight * fl + c.ae_weight * ae)
-        if self.disc is not None:
+        if c.lowband_weight:
+            terms["lowband"] = lowband_loss(x_s, b["lr"])
+            total = total + c.lowband_weight * terms["lowband"]
+        if c.grid_weight:
+            terms["grid"] = grid_loss(x_s, b["hr"])
+            total = total + c.grid_weight * terms["grid"]
+        if isinstance(self.disc, BackboneDiscriminator):
+            if self.step >= c.adv_start and c.adv_pixel_weight:
+                d = self.disc
+                d.requires_grad_(False)  # the generator step must not touch the discriminator
+                adv = generator_adversarial_parts(d(self._disc_crops(x_s, 0)), self._adv_heads())
+                d.requires_grad_(True)
+                terms["adv_pixel"] = adv
+                total = total + c.pixel_weight * c.adv_pixel_weight * adv
+        elif self.disc is not None:
             d = self.disc
             d.requires_grad_(False)  # the generator step must not touch the discriminators
             adv_p = generator_adversarial(d.pixel(x_s))
             adv_f = generator_adversarial(d.feature(f_s))
             d.requires_grad_(True)
             terms["adv_pixel"], terms["adv_feature"] = adv_p, adv_f
-            total = total + c.pixel_weight * c.adv_pixel_weight * adv_p + c.feature_weight * c.adv_feature_weight * adv_f
+            total = (total + c.pixel_weight * c.adv_pixel_weight * adv_p
+                     + c.feature_weight * c.adv_feature_weight * adv_f)
         terms["total"] = total
         return total, _floats(terms), x_s.detach(), f_s.detach()
 
+    def _adv_heads(self) -> tuple[str, ...]:
+        return ("detail",) if self.cfg.adv_heads == "detail" else ("detail", "consistency")
+
+    def _disc_crops(self, x: Tensor, salt: int) -> Tensor:
+        """A `disc_crop` square of each clip (B, T, 3, H, W), at one place for all its frames; the places are drawn
+        from (seed, step, rank, salt), so a resumed run crops as an uninterrupted one would."""
+        size = self.cfg.disc_crop
+        h, w = x.shape[-2:]
+        if not size or size >= min(h, w):
+            return x
+        rng = np.random.default_rng((self.cfg.seed, 7, self.step, self.rank, salt))
+        out = []
+        for i in range(x.shape[0]):
+            y0, x0 = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+            out.append(x[i, ..., y0:y0 + size, x0:x0 + size])
+        return torch.stack(out)
+
     def discriminator_losses(self, b: dict[str, Tensor], x_s: Tensor, f_s: Tensor) -> tuple[Tensor, dict[str, float]]:
-        """The five-sample-type loss of both discriminators, summed."""
+        """The five-sample-type loss of both discriminators, summed (the paper's); or of the backbone
+        discriminator, balanced per label, with its accuracy per sample type and head."""
         assert self.disc_ddp is not None
         kinds = ["student", "real_video", "shuffled_video", "static_image", "unrelated_images"]
         images = {"student": x_s, "real_video": b["hr"], "shuffled_video": b["shuffled_video"],
                   "static_image": b["static_image"], "unrelated_images": b["unrelated_images"]}
+        if isinstance(self.disc, BackboneDiscriminator):
+            crops = [self._disc_crops(images[k], 1 + i) for i, k in enumerate(kinds)]
+            sizes = [x.shape[0] for x in crops]
+            detail, consistency = self.disc_ddp(torch.cat(crops).contiguous())
+            logits = {k: ([d.split(sizes)[j] for d in detail], [c.split(sizes)[j] for c in consistency])
+                      for j, k in enumerate(kinds)}
+            t = balanced_discriminator_loss(logits, self._adv_heads())
+            terms = {f"d_{k}": v for k, v in t.items() if k != "total"}
+            terms["d_total"] = t["total"]
+            return t["total"], _floats(terms)
         with torch.no_grad():
             real = torch.cat([images[k] for k in kinds[1:]])
             feats = torch.cat([f_s, self.gen.encode(real)])
@@ -541,7 +614,7 @@ def _export_encoder(path: str | Path, encoder: dict[str, Tensor], dtype: torch.d
 def export_state(state_path: str | Path, path: str | Path, extra: dict[str, str] | None = None,
                  dtype: torch.dtype | None = None) -> None:
     """Writes the student of a trainer's state.pt as a vsadcvsr checkpoint, without loading the training set."""
-    st = torch.load(state_path, map_location="cpu", weights_only=False)
+    st = load_state_file(state_path)
     d = json.loads(st["config"])
     cfg = TrainConfig(**d)
     data_meta: dict = {}

