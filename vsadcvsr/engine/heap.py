@@ -9,7 +9,8 @@ windows reuse the same pages: ~2x faster for 20-40 % more peak memory.
 Kept memory must not grow without end: VapourSynth's frame buffers come from the same heap, and their mixed
 lifetimes leave freed pages scattered through it that the 1 GiB trim threshold never hands back (RSS rose
 ~0.5 MiB per frame at 128x72, docs/results.md). `trim_if_due` (called after each window) returns them with
-malloc_trim at most every TRIM_EVERY_S seconds, or sooner once RSS has grown TRIM_GROWTH bytes.
+malloc_trim at most every TRIM_EVERY_S seconds, or sooner once RSS has grown TRIM_GROWTH bytes since the last
+trim (`VSADCVSR_HEAP_TRIM_MB` sets that growth in MiB, for machines where 1 GiB of slack is too much).
 
 `VSADCVSR_HEAP=system` keeps glibc's defaults; so does any `MALLOC_*` variable or malloc tunable already set
 (the user's choice).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import os
 import platform
 import threading
@@ -29,10 +31,12 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8  # glibc's mallopt 
 KEEP_BYTES = 1 << 30
 TRIM_EVERY_S = 20.0
 TRIM_GROWTH = 1 << 30
+TRIM_GROWTH_VARIABLE = "VSADCVSR_HEAP_TRIM_MB"
 
 _lock = threading.Lock()
 _state: str | None = None
 _last_trim = (0.0, 0)  # (monotonic time, RSS in bytes) after the last trim
+_trim_growth = TRIM_GROWTH
 
 
 def reason_to_keep_defaults() -> str | None:
@@ -59,7 +63,25 @@ def keep_freed_memory() -> str:
         return _state
 
 
+def trim_growth_from_environment() -> int:
+    """RSS growth in bytes that triggers a trim: `VSADCVSR_HEAP_TRIM_MB` (a positive number of MiB) or TRIM_GROWTH."""
+    raw = os.environ.get(TRIM_GROWTH_VARIABLE, "").strip()
+    if not raw:
+        return TRIM_GROWTH
+    try:
+        mib = float(raw)
+    except ValueError:
+        mib = 0.0
+    if not (mib > 0 and math.isfinite(mib)):
+        log.warning("vsadcvsr: %s=%r is not a positive number of MiB; using %d", TRIM_GROWTH_VARIABLE, raw,
+                    TRIM_GROWTH >> 20)
+        return TRIM_GROWTH
+    return int(mib * 2**20)
+
+
 def _apply() -> str:
+    global _trim_growth
+    _trim_growth = trim_growth_from_environment()
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
@@ -86,7 +108,7 @@ def trim_if_due() -> bool:
     now, rss = time.monotonic(), _rss_bytes()
     with _lock:
         when, base = _last_trim
-        if now - when < TRIM_EVERY_S and rss - base < TRIM_GROWTH:
+        if now - when < TRIM_EVERY_S and rss - base < _trim_growth:
             return False
         _last_trim = (now, rss)  # claimed: other threads do not trim at the same time
     ctypes.CDLL(None).malloc_trim(0)
