@@ -99,7 +99,8 @@ def test_rss_stays_flat_over_a_long_vspipe_run() -> None:
         res = subprocess.run([sys.executable, str(root / "scripts" / "soak.py"), "--frames", str(SOAK_FRAMES),
                               "--size", "128x72", "--stand-in", "--interval", "0.5", "--vspipe", str(vspipe),
                               "--json", str(out)],
-                             env={**os.environ, "PYTHONPATH": str(root), "VSADCVSR_HEAP_TRIM_MB": "64"}, capture_output=True, text=True, timeout=900)
+                             env={**os.environ, "PYTHONPATH": str(root), "VSADCVSR_HEAP_TRIM_MB": "64"},
+                             capture_output=True, text=True, timeout=900)
         assert res.returncode == 0, res.stderr[-3000:]
         samples = json.loads(out.read_text())["samples"]
     # RSS by frames served: the second quarter of the run against the last quarter
