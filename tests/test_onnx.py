@@ -213,3 +213,11 @@ def test_ffmpeg_bridge_backend_option(onnx_cache: Path, bikes: Path, tmp_path: P
     assert r.returncode == 1 and "NVIDIA GPU" in r.stderr and not (tmp_path / "no.mkv").exists()
     r = subprocess.run([*base, "--backend", "ncnn"], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "--backend" in r.stderr
+
+
+def test_a_backend_that_is_not_installed_names_its_extra(monkeypatch: pytest.MonkeyPatch,
+                                                         torch_fp32: Upscaler) -> None:
+    """openvino made unimportable (a None entry in sys.modules): one line naming the backend and the extra."""
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    with pytest.raises(BackendError, match=r"backend 'openvino': openvino .*pip install 'vsadcvsr\[openvino\]'"):
+        backend_network("openvino", torch_fp32.path, torch.device("cpu"))

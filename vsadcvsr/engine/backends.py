@@ -32,6 +32,7 @@ from ..export_onnx import (
     min_size,
     read_metadata,
 )
+from ..extras import MissingExtra, require
 from .device import cpu_bf16_native
 
 log = logging.getLogger("vsadcvsr")
@@ -102,9 +103,9 @@ def _require(backend: str) -> Any:
     modules, extra = PACKAGES[backend]
     for module in modules:
         try:
-            runtime = __import__(module)
-        except ImportError:
-            raise BackendError(f"backend {backend!r} needs {module}: pip install 'vsadcvsr[{extra}]'") from None
+            runtime = require(module, extra)
+        except MissingExtra as e:
+            raise BackendError(f"backend {backend!r}: {e}") from None
     return runtime
 
 
