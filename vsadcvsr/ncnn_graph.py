@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -18,6 +19,9 @@ from torch import Tensor, nn
 
 _FP16_TAG = 0x01306B47
 
+Number = int | float
+ParamValue = Number | tuple[Number, ...]
+
 
 @dataclass(frozen=True)
 class Layer:
@@ -25,10 +29,31 @@ class Layer:
     name: str
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
-    params: dict[int, object]
+    params: dict[int, ParamValue]
+
+    def _number(self, key: int, default: Number | None) -> Number:
+        v = self.params[key] if default is None else self.params.get(key, default)
+        if isinstance(v, tuple):
+            raise ValueError(f"ncnn layer {self.name}: parameter {key} is an array, expected a number")
+        return v
+
+    def int_param(self, key: int, default: int | None = None) -> int:
+        """Parameter `key` as an int (`default` if absent; KeyError if absent without one)."""
+        return int(self._number(key, default))
+
+    def float_param(self, key: int, default: float | None = None) -> float:
+        """Parameter `key` as a float (`default` if absent; KeyError if absent without one)."""
+        return float(self._number(key, default))
+
+    def array_param(self, key: int) -> tuple[Number, ...] | None:
+        """Array parameter `key` (None if absent)."""
+        v = self.params.get(key)
+        if v is not None and not isinstance(v, tuple):
+            raise ValueError(f"ncnn layer {self.name}: parameter {key} is a number, expected an array")
+        return v
 
 
-def _param_value(text: str) -> object:
+def _param_value(text: str) -> Number:
     return float(text) if any(c in text for c in ".eE") else int(text)
 
 
@@ -41,7 +66,7 @@ def parse_param(text: str) -> list[Layer]:
     for row in lines[2:]:
         kind, name, n_in, n_out = row[0], row[1], int(row[2]), int(row[3])
         ins, outs = tuple(row[4:4 + n_in]), tuple(row[4 + n_in:4 + n_in + n_out])
-        params: dict[int, object] = {}
+        params: dict[int, ParamValue] = {}
         for kv in row[4 + n_in + n_out:]:
             k, _, v = kv.partition("=")
             key = int(k)
@@ -112,7 +137,7 @@ def save_packed(graph: "NcnnGraph", path: str | Path) -> None:
             out[key], out["s" + key[1:]] = pack_int12(a)
         else:
             out[key] = a
-    np.savez(path, **out)
+    np.savez(path, allow_pickle=False, **out)  # named, or mypy matches **out to it; np.load refuses pickles anyway
 
 
 class NcnnGraph(nn.Module):
@@ -132,19 +157,18 @@ class NcnnGraph(nn.Module):
                                              requires_grad=False)
 
         for i, ly in enumerate(self.layers):
-            p = ly.params
             if ly.kind == "Convolution":
-                cout, k = int(p[0]), int(p[1])
-                n = int(p[6])
+                cout, k = ly.int_param(0), ly.int_param(1)
+                n = ly.int_param(6)
                 shape = (cout, n // (cout * k * k), k, k)
                 if z is not None:
                     put(f"w{i}", unpack_int12(z[f"w{i}"], z[f"s{i}"], shape))
                 else:
                     put(f"w{i}", reader.tagged(n).reshape(shape))  # type: ignore[union-attr]
-                if int(p.get(5, 0)):
+                if ly.int_param(5, 0):
                     put(f"b{i}", z[f"b{i}"] if z is not None else reader.raw(cout))  # type: ignore[union-attr]
             elif ly.kind == "PReLU":
-                n = int(p.get(0, 1))
+                n = ly.int_param(0, 1)
                 put(f"a{i}", z[f"a{i}"] if z is not None else reader.raw(n))  # type: ignore[union-attr]
             elif ly.kind not in ("Input", "Split", "Concat", "Eltwise", "BinaryOp", "Interp", "PixelShuffle"):
                 raise ValueError(f"NcnnGraph: layer type {ly.kind} ({ly.name}) is not supported")
@@ -156,20 +180,22 @@ class NcnnGraph(nn.Module):
         self.output_name = self.layers[-1].outputs[0]
         self._uses: dict[str, int] = {}
         for ly in self.layers:
-            for n in ly.inputs:
-                self._uses[n] = self._uses.get(n, 0) + 1
+            for blob in ly.inputs:
+                self._uses[blob] = self._uses.get(blob, 0) + 1
 
     def _conv(self, i: int, ly: Layer, x: Tensor) -> Tensor:
-        p = ly.params
-        if int(p.get(2, 1)) != 1 or int(p.get(3, 1)) != 1:
+        if ly.int_param(2, 1) != 1 or ly.int_param(3, 1) != 1:
             raise ValueError(f"NcnnGraph: {ly.name}: dilated or strided convolutions are not supported")
         y = F.conv2d(x, self.weights[f"w{i}"], self.weights[f"b{i}"] if f"b{i}" in self.weights else None,
-                     padding=int(p.get(4, 0)))
-        act = int(p.get(9, 0))
+                     padding=ly.int_param(4, 0))
+        act = ly.int_param(9, 0)
         if act == 1:
             return F.relu(y)
         if act == 2:
-            return F.leaky_relu(y, float(p[10][0]))  # type: ignore[index]
+            slope = ly.array_param(10)
+            if slope is None:
+                raise KeyError(10)
+            return F.leaky_relu(y, float(slope[0]))
         if act:
             raise ValueError(f"NcnnGraph: {ly.name}: activation type {act} is not supported")
         return y
@@ -195,7 +221,7 @@ class NcnnGraph(nn.Module):
                 break
             if ly.kind == "Input":
                 continue
-            p, ins = ly.params, [blobs[n] for n in ly.inputs]
+            ins = [blobs[n] for n in ly.inputs]
             for n in ly.inputs:  # free each blob after its last consumer (x4plus keeps hundreds otherwise)
                 uses[n] -= 1
                 if not uses[n]:
@@ -211,22 +237,22 @@ class NcnnGraph(nn.Module):
             elif ly.kind == "Concat":
                 out = torch.cat(ins, 1)
             elif ly.kind == "Eltwise":
-                if int(p.get(0, 1)) != 1:
+                if ly.int_param(0, 1) != 1:
                     raise ValueError(f"NcnnGraph: {ly.name}: only the sum Eltwise is supported")
-                coeffs = p.get(1) or (1.0,) * len(ins)
-                out = sum(float(c) * t for c, t in zip(coeffs, ins))  # type: ignore[union-attr]
+                coeffs = ly.array_param(1) or (1.0,) * len(ins)
+                out = cast(Tensor, sum(float(c) * t for c, t in zip(coeffs, ins)))  # sum's stub adds Literal[0]
             elif ly.kind == "BinaryOp":
-                if int(p.get(0, 0)) != 0 or int(p.get(1, 0)):
+                if ly.int_param(0, 0) != 0 or ly.int_param(1, 0):
                     raise ValueError(f"NcnnGraph: {ly.name}: only the tensor-tensor add BinaryOp is supported")
                 out = ins[0] + ins[1]
             elif ly.kind == "Interp":
-                if int(p.get(0, 0)) != 1:
+                if ly.int_param(0, 0) != 1:
                     raise ValueError(f"NcnnGraph: {ly.name}: only nearest-neighbour Interp is supported")
-                out = F.interpolate(ins[0], scale_factor=(float(p[1]), float(p[2])), mode="nearest")
+                out = F.interpolate(ins[0], scale_factor=(ly.float_param(1), ly.float_param(2)), mode="nearest")
             elif ly.kind == "PReLU":
                 out = F.prelu(ins[0], self.weights[f"a{i}"])
             else:  # PixelShuffle
-                out = F.pixel_shuffle(ins[0], int(p[0]))
+                out = F.pixel_shuffle(ins[0], ly.int_param(0))
             blobs[ly.outputs[0]] = out
             if ly.outputs[0] in want:
                 kept[ly.outputs[0]] = out

@@ -119,7 +119,7 @@ def _save_atomic(path: Path, **arrays: np.ndarray) -> None:
     """`np.savez` to a temporary file beside `path`, then renamed over it: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path, suffix=".part.npz") as tmp:  # np.savez would add ".npz" to another name
-        np.savez(tmp, **arrays)
+        np.savez(tmp, allow_pickle=False, **arrays)  # named, or mypy matches **arrays to it; np.load refuses pickles
 
 
 def _teacher_job(job: tuple[str, int, np.ndarray]) -> tuple[int, np.ndarray]:

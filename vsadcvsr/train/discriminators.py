@@ -8,6 +8,8 @@ frozen stage-1 student UNet, which at the tiny scale would be most of the studen
 """
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -98,8 +100,9 @@ def split_logits(logits: tuple[Tensor, Tensor], sizes: list[int], names: list[st
 Parts = list[Tensor]
 
 
-def _sn(m: nn.Module, on: bool) -> nn.Module:
-    return nn.utils.parametrizations.spectral_norm(m) if on else m
+def _sn[M: nn.Module](m: M, on: bool) -> M:
+    """`m` with spectral norm on its weight where `on` (torch parametrises `m` in place and returns it)."""
+    return cast(M, nn.utils.parametrizations.spectral_norm(m)) if on else m
 
 
 def _signed_log(x: Tensor) -> Tensor:

@@ -36,7 +36,7 @@ class FrozenX4plusFeatures(nn.Module):
         self.depths = tuple(depths)
         self.blobs = tuple(convs[d - 1] for d in depths)
         conv_layers = [ly for ly in graph.layers if ly.kind == "Convolution"]
-        self.channels = tuple(int(conv_layers[d - 1].params[0]) for d in depths)
+        self.channels = tuple(conv_layers[d - 1].int_param(0) for d in depths)
         self.requires_grad_(False)
         super().train(False)
 

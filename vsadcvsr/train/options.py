@@ -40,12 +40,13 @@ def add_run_options(ap: argparse.ArgumentParser, script: str) -> None:
         return f" (default here {default(name)}: {PHASES_DEFAULTS[name][1]})" if script == "phases" else \
             f" (default here {default(name)}; train_phases.py: {PHASES_DEFAULTS[name][0]})"
 
-    def opt(name: str, kind: Callable | None = float, help: str = "", **kw: object) -> None:
+    def opt(name: str, kind: Callable | None = float, help: str = "",
+            choices: tuple[object, ...] | None = None) -> None:
         flag = "--" + name.replace("_", "-")
         if kind is None:
             ap.add_argument(flag, action="store_true", help=help)
         else:
-            ap.add_argument(flag, type=kind, default=default(name), help=help + why(name), **kw)
+            ap.add_argument(flag, type=kind, default=default(name), help=help + why(name), choices=choices)
 
     ap.add_argument("--data", required=True, help=".npz made by scripts/make_training_data.py")
     ap.add_argument("--run-dir", required=True, help="folder for state.pt (resumable) and log.jsonl")

