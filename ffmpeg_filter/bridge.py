@@ -4,10 +4,10 @@ Both FFmpeg processes talk NUT with rawvideo inside over their pipes: the frames
 full precision) and every frame keeps its own timestamp, so variable frame rate sources and filters that change
 timing (`--vf-pre yadif=1`) come out with the right timestamps. PyAV only (de)muxes those pipes.
 
-`upscale_file` runs these steps, each a function below: check the settings (the engine's `Settings`) and the
-paths, check the encoder, probe the source (and refuse it if it has lost frames), resolve the range, load the
-model; then `_Job` starts the decoder and the encoder, pumps the frames through the engine, checks that every
-frame came through and renames the partial output.
+`upscale_file` runs these steps, each a function below: make the job's `JobOptions` (which checks the engine's
+`Settings`), check the paths, check the encoder, probe the source (and refuse it if it has lost frames), resolve
+the range, load the model; then `_Job` starts the decoder and the encoder, pumps the frames through the engine,
+checks that every frame came through and renames the partial output.
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from .commands import (
 from .damage import Loss, describe_bad_frame, first_bad_frame
 from .errors import BridgeError
 from .frames import Writer, from_tensor, grow_pipe, to_tensor
+from .job_options import JobOptions
 from .positions import Segment, parse_position, resolve_range
 from .probe import SourceInfo, file_url, probe
 from .processes import Drain, commit, discard_partial, kill, status, track, track_partial, wait_briefly
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from vsadcvsr.engine import Upscaler
     from vsadcvsr.engine.settings import Settings
 
-__all__ = ["Segment", "find_ffmpeg", "parse_position", "resolve_range", "upscale_file"]
+__all__ = ["JobOptions", "Segment", "find_ffmpeg", "parse_position", "resolve_range", "upscale_file"]
 
 _CORRUPT = "corrupt decoded frame"  # FFmpeg's words for a frame decoded with errors
 
@@ -60,17 +61,6 @@ def warn(message: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- the steps
-def engine_settings(**fields: Any) -> "Settings":
-    """The engine's one Settings object, checked before FFmpeg starts or the model loads (the only place the
-    bridge checks settings); a bad one is a BridgeError in the engine's own words."""
-    from vsadcvsr.engine.settings import Settings, SettingsError
-
-    try:
-        return Settings(**fields)
-    except SettingsError as e:
-        raise BridgeError(str(e)) from None
-
-
 @dataclass(frozen=True)
 class Target:
     """Where the output goes: `path`, written first as the hidden `partial` beside it, or stdout."""
@@ -345,81 +335,41 @@ class _Job:
 def upscale_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
+    options: JobOptions | None = None,
     *,
-    model: str | os.PathLike[str] = "default",
-    device: str = "cpu",
-    precision: str = "auto",
-    backend: str = "torch",
-    window: int = 16,
-    overlap: int = 4,
-    tile: int = 0,
-    tile_overlap: int = 32,
-    scene_threshold: float = 0.1,
-    colour_fix: bool | str = True,
-    vf_pre: str | None = None,
-    vf_post: str | None = None,
-    start: int | float | str | None = None,
-    end: int | float | str | None = None,
-    encoder_args: Sequence[str] | None = None,
-    overwrite: bool = False,
-    progress: bool = True,
-    ffmpeg_path: str | os.PathLike[str] | None = None,
-    allow_lost_frames: bool = False,
     upscaler: "Upscaler | None" = None,
+    **changes: Any,
 ) -> Path:
     """Upscales the first video stream of `src` x4 with AdcVSR into `dst`, keeping everything else.
 
-    :param src:             input file (anything FFmpeg reads); never modified.
-    :param dst:             output file; its extension picks the container. "-" writes Matroska to stdout.
-    :param model:           "default" (bundled weights) or a checkpoint path, passed to the engine's Upscaler.
-    :param device:          "cpu", "cuda", "cuda:1"...
-    :param precision:       "auto" (fp16 on CUDA; CPU: bf16 for compact models on CPUs
-                            with AVX512-BF16/AMX, else fp32), "fp32", "fp16" or "bf16".
-    :param backend:         inference runtime: "torch", "onnxruntime", "openvino" or "tensorrt" (docs/onnx.md).
-    :param window:          frames per temporal window (the engine's `window`).
-    :param overlap:         frames shared by neighbouring windows, cross-faded by the engine (at most window/2).
-    :param tile:            spatial tile size in input pixels, an int or (width, height); 0 = whole frames
-                            (or automatic tiles when memory is short).
-    :param tile_overlap:    overlap of neighbouring tiles in input pixels.
-    :param scene_threshold: engine's scene-cut threshold; windows never mix shots.
-    :param colour_fix:      "wavelet", "adain" or "none" (True = "wavelet"): the engine's colour correction.
-    :param vf_pre:          FFmpeg filter chain applied before the model (decoder side), e.g. "yadif" or "crop=...".
-    :param vf_post:         FFmpeg filter chain applied after the model (encoder side), e.g. "scale=1920:-2".
-    :param start:           first frame: int = frame number, float = seconds, str = "100", "4.5s" or "1:02.5".
-    :param end:             end of the range, exclusive, same forms as `start`; None = to the end.
-    :param encoder_args:    FFmpeg output options (["-c:v", "libx264", "-crf", "20"]); replace the defaults
-                            (libx265 CRF 18, preset medium) when they name a video encoder, else add to them.
-    :param overwrite:       replace an existing `dst`.
-    :param progress:        progress lines (or a tqdm bar on a terminal) on stderr.
-    :param ffmpeg_path:     FFmpeg binary; default $ADCVSR_FFMPEG, else imageio-ffmpeg's static build.
-    :param allow_lost_frames: go on when the source has lost frames (damaged data, a cut-off end, frames that do
-                            not decode cleanly) and say on stderr how many; by default that is an error.
-    :param upscaler:        an engine `Upscaler` already loaded (a cluster worker loads its model once); then
-                            `model`, `device`, `precision`, `backend`, `tile`, `tile_overlap` and `colour_fix` are
-                            not used.
-    :returns:               the output path (Path("-") for stdout).
-    :raises BridgeError:    with a one-paragraph message (FFmpeg's own last lines when FFmpeg failed).
+    :param src:       input file (anything FFmpeg reads); never modified.
+    :param dst:       output file; its extension picks the container. "-" writes Matroska to stdout.
+    :param options:   the job's `JobOptions` (None: the defaults).
+    :param upscaler:  an engine `Upscaler` already loaded (a cluster worker loads its model once); then `model`,
+                      `device`, `precision`, `backend`, `tile`, `tile_overlap` and `colour_fix` are not used.
+    :param changes:   single options over `options`, by their JobOptions names: `upscale_file(src, dst,
+                      device="cuda", start=100)`.
+    :returns:         the output path (Path("-") for stdout).
+    :raises BridgeError: with a one-paragraph message (FFmpeg's own last lines when FFmpeg failed).
 
     The output is written beside `dst` as `.<name>.partial<ext>` and renamed only when both FFmpeg processes
     succeeded and every frame came through; on any error, KeyboardInterrupt or SystemExit both processes are
     killed and the file removed.
     """
-    settings = engine_settings(window=window, overlap=overlap, tile=tile, tile_overlap=tile_overlap,
-                               scene_threshold=scene_threshold, colour_fix=colour_fix, precision=precision,
-                               device=device, backend=backend)
-    exe = find_ffmpeg(ffmpeg_path)
-    encoder_args = list(encoder_args or [])
+    opts = JobOptions.with_changes(options, changes, "upscale_file")  # the settings checked first
+    exe = find_ffmpeg(opts.ffmpeg_path)
+    encoder_args = list(opts.encoder_args)
     src_p = Path(src)
-    target = check_paths(src_p, dst, overwrite)
+    target = check_paths(src_p, dst, opts.overwrite)
     ext = target.ext(encoder_args)
     user_codec, _ = split_encoder_args(encoder_args)
     check_encoder(exe, user_codec or default_encoder_args(ext, False)[1])
     info = probe(src_p)
-    seg = resolve_range(info, start, end)
-    refuse_losses(info, seg, allow_lost_frames)
-    up = upscaler if upscaler is not None else load_upscaler(model, settings)
-    job = _Job(exe, info, seg, target, ext, vf_pre=vf_pre, vf_post=vf_post, encoder_args=encoder_args,
-               allow_lost=allow_lost_frames)
-    job.run(up, window=settings.window, overlap=settings.overlap, scene_threshold=settings.scene_threshold,
-            progress=progress)
+    seg = resolve_range(info, opts.start, opts.end)
+    refuse_losses(info, seg, opts.allow_lost_frames)
+    up = upscaler if upscaler is not None else load_upscaler(opts.model, opts.engine)
+    job = _Job(exe, info, seg, target, ext, vf_pre=opts.vf_pre, vf_post=opts.vf_post, encoder_args=encoder_args,
+               allow_lost=opts.allow_lost_frames)
+    job.run(up, window=opts.engine.window, overlap=opts.engine.overlap, scene_threshold=opts.engine.scene_threshold,
+            progress=opts.progress)
     return target.path

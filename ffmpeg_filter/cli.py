@@ -9,11 +9,12 @@ import signal
 import sys
 import time
 import traceback
-from typing import Any, Sequence
+from typing import Sequence
 
-from .bridge import engine_settings, upscale_file
+from .bridge import upscale_file
 from .commands import find_ffmpeg
 from .errors import BridgeError
+from .job_options import JobOptions, option_names
 from .positions import parse_position
 from .processes import abort_all
 from .signals import Interrupted, SignalWatcher
@@ -171,9 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.input is None or args.output is None:
         parser.error("the following arguments are required: input, output")
     _check_cluster_args(parser, args)
-    kwargs = job_kwargs(args, encoder_args)
     try:
-        engine_settings(**{k: kwargs[k] for k in SETTINGS})
+        options = job_options(args, encoder_args)  # checks the engine settings: a bad one is a usage error
     except BridgeError as e:
         parser.error(str(e))
 
@@ -185,17 +185,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if cluster:
                 from .cluster import run_cluster  # imports Ray: only for a cluster job
 
-                run_cluster(
-                    args.input, args.output, address=args.cluster, segment_dir=args.segment_dir,
-                    segment_frames=args.segment_frames, worker_cores=args.worker_cores,
-                    model=args.model, device=args.device, precision=args.precision, backend=args.backend,
-                    window=args.window, overlap=args.overlap, tile=args.tile, tile_overlap=args.tile_overlap,
-                    scene_threshold=args.scene_threshold, colour_fix=args.colour_fix, vf_pre=args.vf_pre,
-                    vf_post=args.vf_post, encoder_args=encoder_args, overwrite=args.overwrite,
-                    progress=not args.quiet, ffmpeg_path=args.ffmpeg,
-                )
+                run_cluster(args.input, args.output, options, address=args.cluster, segment_dir=args.segment_dir,
+                            segment_frames=args.segment_frames, worker_cores=args.worker_cores)
                 return 0
-            upscale_file(args.input, args.output, **kwargs)
+            upscale_file(args.input, args.output, options)
         except Interrupted as e:
             print(f"{PROG}: interrupted by {e}; the partial output was removed", file=sys.stderr)
             return 128 + e.signum
@@ -212,20 +205,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-#: the upscale_file keywords that are engine settings (checked as the engine's Settings before anything runs)
-SETTINGS = ("window", "overlap", "tile", "tile_overlap", "scene_threshold", "colour_fix", "precision", "device",
-            "backend")
+#: JobOptions fields whose command-line argument has another name (the others: the argument of the same name)
+_RENAMED = ("progress", "ffmpeg_path", "encoder_args")
 
 
-def job_kwargs(args: argparse.Namespace, encoder_args: Sequence[str]) -> dict[str, Any]:
-    """upscale_file's keyword arguments from the parsed command line."""
-    return dict(
-        model=args.model, device=args.device, precision=args.precision, backend=args.backend,
-        window=args.window, overlap=args.overlap, tile=args.tile, tile_overlap=args.tile_overlap,
-        scene_threshold=args.scene_threshold, colour_fix=args.colour_fix, vf_pre=args.vf_pre, vf_post=args.vf_post,
-        start=args.start, end=args.end, encoder_args=list(encoder_args), overwrite=args.overwrite,
-        progress=not args.quiet, ffmpeg_path=args.ffmpeg, allow_lost_frames=args.allow_lost_frames,
-    )
+def job_options(args: argparse.Namespace, encoder_args: Sequence[str]) -> JobOptions:
+    """The job's options from the parsed command line: each option from the argument of its name, `progress` from
+    --quiet, `ffmpeg_path` from --ffmpeg (--ffmpeg-path is the flag that prints it), `encoder_args` from the
+    FFmpeg options. Raises BridgeError for a bad engine setting."""
+    same = {name: getattr(args, name) for name in option_names() if name not in _RENAMED}
+    return JobOptions(**same, progress=not args.quiet, ffmpeg_path=args.ffmpeg, encoder_args=encoder_args)
 
 
 def _abort(signum: int, after: float = 0.0) -> None:

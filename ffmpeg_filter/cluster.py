@@ -15,6 +15,7 @@ Ray is imported only here, only when a cluster job runs (`pip install vsadcvsr[c
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
-from .bridge import upscale_file
+from .bridge import load_upscaler, upscale_file
 from .commands import (
     MP4,
     check_encoder,
@@ -36,6 +37,7 @@ from .commands import (
     split_encoder_args,
 )
 from .errors import BridgeError
+from .job_options import JobOptions
 from .join import video_duration
 from .probe import SourceInfo, file_url, probe
 from .progress import Progress
@@ -51,30 +53,22 @@ class ClusterError(BridgeError):
 
 # ------------------------------------------------------------------------------------------------- the worker
 class SegmentWorker:
-    """Runs segments in one process with one loaded model (a Ray actor; usable without Ray too)."""
+    """Runs segments in one process with one loaded model (a Ray actor; usable without Ray too). `options` are the
+    segments' own: the job's, video only, no progress (`segment_options`)."""
 
-    def __init__(self, settings: dict[str, Any], threads: int | None) -> None:
+    def __init__(self, options: JobOptions, threads: int | None) -> None:
         import torch
 
         if threads:
             torch.set_num_threads(threads)
-        from vsadcvsr.engine import Upscaler
-
-        self.settings = settings
-        try:
-            self.upscaler = Upscaler(model=settings["model"], device=settings["device"],
-                                     precision=settings["precision"], tile=settings["tile"],
-                                     tile_overlap=settings["tile_overlap"], colour_fix=settings["colour_fix"],
-                                     backend=settings["backend"])
-        except Exception as e:
-            raise BridgeError(f"cannot load model {settings['model']!r}: {e}") from None
+        self.options = options
+        self.upscaler = load_upscaler(options.model, options.engine)
 
     def pid(self) -> int:
         return os.getpid()
 
-    def run(self, src: str, span: dict, dst: str, ffmpeg_path: str | None) -> dict:
+    def run(self, src: str, span: dict, dst: str) -> dict:
         """Upscales source frames [first, stop) into `dst`, via a temporary file of its own renamed at the end."""
-        s = self.settings
         t0 = time.monotonic()
         final = Path(dst)
         if final.is_dir():
@@ -82,15 +76,20 @@ class SegmentWorker:
         tmp = final.parent / ".tmp" / f"{final.stem}.{uuid.uuid4().hex[:8]}{final.suffix}"  # one per try
         tmp.parent.mkdir(exist_ok=True)
         try:
-            upscale_file(src, tmp, window=s["window"], overlap=s["overlap"], scene_threshold=s["scene_threshold"],
-                         vf_pre=s["vf_pre"], vf_post=s["vf_post"], start=span["first"], end=span["stop"],
-                         encoder_args=[*s["encoder_args"], "-an", "-sn", "-dn"], overwrite=True, progress=False,
-                         ffmpeg_path=ffmpeg_path, upscaler=self.upscaler)
+            upscale_file(src, tmp, self.options, start=span["first"], end=span["stop"], upscaler=self.upscaler)
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
         return {"index": span["index"], "seconds": time.monotonic() - t0, "pid": os.getpid(),
                 "host": socket.gethostname()}
+
+
+def segment_options(options: JobOptions) -> JobOptions:
+    """What each segment is upscaled with: the job's options, video only, into a fresh temporary file, quietly;
+    lost frames are an error in a segment (as without --allow-lost-frames)."""
+    return dataclasses.replace(options, encoder_args=(*options.encoder_args, "-an", "-sn", "-dn"), overwrite=True,
+                               progress=False, allow_lost_frames=False,
+                               ffmpeg_path=str(options.ffmpeg_path) if options.ffmpeg_path else None)
 
 
 # ---------------------------------------------------------------------------------------------- Ray connection
@@ -133,16 +132,19 @@ def connect(address: str, local_cpus: int | None = None):
 
 
 # ------------------------------------------------------------------------------------------------------ the plan
-def _settings(kw: dict[str, Any], ext: str, segment_frames: int) -> dict[str, Any]:
-    keys = ("model", "device", "precision", "backend", "window", "overlap", "tile", "tile_overlap",
-            "scene_threshold", "colour_fix", "vf_pre", "vf_post", "encoder_args")
-    s = {k: kw[k] for k in keys}
+#: the options a plan records (with the container and the segment length): a re-run with others is refused
+PLAN_OPTIONS = ("model", "device", "precision", "backend", "window", "overlap", "tile", "tile_overlap",
+                "scene_threshold", "colour_fix", "vf_pre", "vf_post", "encoder_args")
+
+
+def plan_settings(options: JobOptions, ext: str, segment_frames: int) -> dict[str, Any]:
+    """What plan.json records of the job, as JSON values (a tuple is stored as a list)."""
+    s = {k: getattr(options, k) for k in PLAN_OPTIONS}
     s["model"] = str(s["model"])
-    s["encoder_args"] = list(s["encoder_args"] or [])
     s["colour_fix"] = "wavelet" if s["colour_fix"] is True else "none" if s["colour_fix"] is False else s["colour_fix"]
     s["container"] = ext
     s["segment_frames"] = segment_frames
-    return s
+    return json.loads(json.dumps(s))
 
 
 def load_or_make_plan(seg_dir: Path, info: SourceInfo, settings: dict[str, Any]) -> list[Span]:
@@ -215,33 +217,21 @@ def join_film(parts: Sequence[Path], info: SourceInfo, dst: Path, exe: str, extr
 def run_cluster(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
+    options: JobOptions | None = None,
     *,
     address: str = "local",
     segment_dir: str | os.PathLike[str],
     segment_frames: int = 3000,
     worker_cores: int | None = None,
     retries: int = 2,
-    model: str | os.PathLike[str] = "default",
-    device: str = "cpu",
-    precision: str = "auto",
-    backend: str = "torch",
-    window: int = 16,
-    overlap: int = 4,
-    tile: int = 0,
-    tile_overlap: int = 32,
-    scene_threshold: float = 0.1,
-    colour_fix: bool | str = True,
-    vf_pre: str | None = None,
-    vf_post: str | None = None,
-    encoder_args: Sequence[str] | None = None,
-    overwrite: bool = False,
-    progress: bool = True,
-    ffmpeg_path: str | os.PathLike[str] | None = None,
     local_cpus: int | None = None,
     stats: dict | None = None,
+    **changes: Any,
 ) -> Path:
     """Upscales `src` into `dst` on a Ray cluster, segment by segment (see the module's docstring).
 
+    :param options:        the job's `JobOptions`, as for `upscale_file` (None: the defaults); the whole file is
+                           upscaled (`start` and `end` must be None) and lost frames are an error in a segment.
     :param address:        "local" (a Ray cluster on this machine for this job, all its cores), "auto" (the
                            cluster started here with `ray start`), "HOST:PORT" (a head's GCS port) or
                            "ray://HOST:PORT" (Ray Client).
@@ -253,19 +243,22 @@ def run_cluster(
     :param retries:        tries after the first for a failed segment (on the next free worker).
     :param local_cpus:     CPUs of the "local" cluster (default: all of this machine's).
     :param stats:          filled with timings (plan, scheduling, segments, join) when given.
-    Other parameters are upscale_file's. Raises BridgeError (ClusterError for the cluster's own failures).
+    :param changes:        single options over `options`, by their JobOptions names.
+    Raises BridgeError (ClusterError for the cluster's own failures).
     """
     t_start = time.monotonic()
-    exe = find_ffmpeg(ffmpeg_path)
+    opts = JobOptions.with_changes(options, changes, "run_cluster")  # the settings checked first
+    exe = find_ffmpeg(opts.ffmpeg_path)
     src_p, dst_p, seg_dir = Path(src), Path(dst), Path(segment_dir)
-    encoder_args = list(encoder_args or [])
+    if opts.start is not None or opts.end is not None:
+        raise BridgeError("a cluster job upscales the whole file: start and end cannot be given")
     if str(dst) == "-":
         raise BridgeError("a cluster job writes a file, not stdout: name an output file")
     if not src_p.exists():
         raise BridgeError(f"input not found: {src_p}")
     if dst_p.exists() and dst_p.resolve() == src_p.resolve():
         raise BridgeError(f"output is the input file: {dst_p}")
-    if dst_p.exists() and not overwrite:
+    if dst_p.exists() and not opts.overwrite:
         raise BridgeError(f"output exists: {dst_p} (use --overwrite to replace it)")
     if not dst_p.parent.is_dir():
         raise BridgeError(f"output folder does not exist: {dst_p.parent}")
@@ -275,23 +268,15 @@ def run_cluster(
         raise BridgeError(f"worker cores must be at least 1, not {worker_cores}")
     if segment_frames < 1:
         raise BridgeError(f"segment frames must be at least 1, not {segment_frames}")
-    from vsadcvsr.engine import WindowGrid
-
-    try:
-        WindowGrid(window, overlap)
-    except (ValueError, TypeError) as e:
-        raise BridgeError(str(e)) from None
     ext = dst_p.suffix.lower()
-    user_codec, user_fmt = split_encoder_args(encoder_args)
+    user_codec, user_fmt = split_encoder_args(opts.encoder_args)
     if user_fmt:
         raise BridgeError("-f is not supported with --cluster: the output's extension names the container")
     check_encoder(exe, user_codec or default_encoder_args(ext, False)[1])
     info = probe(src_p)
-    kw = dict(model=model, device=device, precision=precision, backend=backend, window=window, overlap=overlap,
-              tile=tile, tile_overlap=tile_overlap, scene_threshold=scene_threshold, colour_fix=colour_fix,
-              vf_pre=vf_pre, vf_post=vf_post, encoder_args=encoder_args)
-    settings = _settings(kw, ext, segment_frames)
-    cuda = str(device).startswith("cuda")
+    settings = plan_settings(opts, ext, segment_frames)
+    per_segment = segment_options(opts)
+    cuda = str(opts.device).startswith("cuda")
     cores = worker_cores or 2
 
     timings: dict[str, Any] = stats if stats is not None else {}
@@ -317,24 +302,23 @@ def run_cluster(
         if cuda:
             slots = int(resources.get("GPU", 0))
             if slots < 1:
-                raise ClusterError(f"--device {device}: the Ray cluster at {address} has no GPU")
-            options: dict[str, Any] = {"num_gpus": 1, "num_cpus": 1}
+                raise ClusterError(f"--device {opts.device}: the Ray cluster at {address} has no GPU")
+            resources_each: dict[str, Any] = {"num_gpus": 1, "num_cpus": 1}
             threads = None
         else:
             slots = int(resources.get("CPU", 0) // cores)
             if slots < 1:
                 raise ClusterError(f"the Ray cluster at {address} has {resources.get('CPU', 0):g} CPUs: "
                                    f"fewer than --worker-cores {cores}")
-            options = {"num_cpus": cores}
+            resources_each = {"num_cpus": cores}
             threads = cores
-        worker_cls = ray.remote(**options, max_restarts=0)(SegmentWorker)
-        exe_for_workers = str(ffmpeg_path) if ffmpeg_path else None
+        worker_cls = ray.remote(**resources_each, max_restarts=0)(SegmentWorker)
 
-        bar = Progress(info.frames, enabled=progress)
+        bar = Progress(info.frames, enabled=opts.progress)
         bar.update(sum(s.frames for s in spans) - sum(s.frames for s in todo))
         queue = list(todo)
         tries = {s.index: 0 for s in todo}
-        free = [worker_cls.remote(settings, threads) for _ in range(min(slots, len(todo)))]
+        free = [worker_cls.remote(per_segment, threads) for _ in range(min(slots, len(todo)))]
         actors = list(free)
         try:  # every worker loads the model now: a model that does not load fails here, once
             timings["worker_pids"] = ray.get([a.pid.remote() for a in free])
@@ -350,7 +334,7 @@ def run_cluster(
                 span, actor = queue.pop(0), free.pop(0)
                 ts = time.perf_counter()
                 ref = actor.run.remote(str(src_p.resolve()), span.to_json(),
-                                       str(segment_path(seg_dir, span, ext).resolve()), exe_for_workers)
+                                       str(segment_path(seg_dir, span, ext).resolve()))
                 sched_s.append(time.perf_counter() - ts)
                 pending[ref] = (span, actor)
                 tries[span.index] += 1
@@ -366,7 +350,7 @@ def run_cluster(
                 reason = f"its worker died ({_first_line(e)})"
                 actors.remove(actor)
                 ray.kill(actor)
-                actor = worker_cls.remote(settings, threads)
+                actor = worker_cls.remote(per_segment, threads)
                 actors.append(actor)
             except ray.exceptions.RayError as e:
                 reason = _first_line(getattr(e, "cause", None) or e)
@@ -394,7 +378,7 @@ def run_cluster(
         missing = [p.name for p in parts if not p.is_file()]
         if missing:
             raise ClusterError(f"segments missing after the run: {', '.join(missing)}")
-        if dst_p.exists() and not overwrite:
+        if dst_p.exists() and not opts.overwrite:
             raise BridgeError(f"output exists: {dst_p} (use --overwrite to replace it)")
         extra = ["-tag:v", "hvc1"] if ext in MP4 and (user_codec or "libx265") in ("libx265", "hevc") else []
         timings["join_s"] = join_film(parts, info, dst_p, exe, extra)
