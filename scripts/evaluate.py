@@ -23,61 +23,21 @@ from pathlib import Path
 import _installed  # noqa: F401  (one line, not a traceback, where vsadcvsr is not installed)
 
 from vsadcvsr.eval import report
-from vsadcvsr.eval.clips import ClipSource, bikes_eval_sources, crop_box, detect_cuts, read_frames
-from vsadcvsr.eval.degrade import DEGRADATIONS, make_lr
+from vsadcvsr.eval.clips import ClipError, parse_source, reference_clips
+from vsadcvsr.eval.degrade import DEGRADATIONS
 from vsadcvsr.eval.methods import MethodUnavailable, build_method
-from vsadcvsr.eval.runner import METRICS, Clip, evaluate, shared_names
+from vsadcvsr.eval.runner import METRICS, evaluate, shared_names
 from vsadcvsr.eval.warping import FLOW_ESTIMATOR
 
 log = logging.getLogger("evaluate")
-SCALE = 4
-
-
-def parse_source(text: str) -> ClipSource:
-    """PATH or PATH:START:STOP (frames [START, STOP))."""
-    m = re.fullmatch(r"(.+?):(\d*):(\d*)", text)
-    if m and not Path(text).exists():
-        return ClipSource(Path(m[1]), int(m[2] or 0), int(m[3]) if m[3] else None)
-    return ClipSource(Path(text))
 
 
 def parse_crop(text: str) -> tuple[int, int] | None:
-    """"512" or "512x272" (output W x H); "0" for no crop."""
+    """"512" or "512x272" (output W x H) as (height, width); "0" for no crop."""
     if text == "0":
         return None
     w, _, h = text.partition("x")
     return int(h or w), int(w)
-
-
-def load_clips(args: argparse.Namespace) -> list[Clip]:
-    sources = [parse_source(s) for s in args.input] if args.input else bikes_eval_sources(None)
-    lrs = [parse_source(s) for s in args.lr] if args.lr else []
-    if args.degradation == "given" and len(lrs) != len(sources):
-        raise SystemExit("evaluate: --degradation given needs one --lr per --input")
-    clips = []
-    for i, src in enumerate(sources):
-        stop = src.stop
-        if args.frames:
-            stop = src.start + args.frames if stop is None else min(stop, src.start + args.frames)
-        hr = read_frames(src.path, src.start, stop)
-        crop = args.crop or (hr.shape[1], hr.shape[2])
-        y0, x0, h, w = crop_box(hr.shape[1], hr.shape[2], crop[0], crop[1], SCALE)
-        hr = hr[:, y0:y0 + h, x0:x0 + w]
-        name = src.name if src.name and src.stop == stop else f"{src.path.stem}[{src.start}:{src.start + len(hr)}]"
-        if args.degradation == "given":
-            lr_src = lrs[i]
-            lr = read_frames(lr_src.path, lr_src.start, lr_src.start + len(hr))
-            lr = lr[:, y0 // SCALE:(y0 + h) // SCALE, x0 // SCALE:(x0 + w) // SCALE]
-            if lr.shape[0] != hr.shape[0] or lr.shape[1] * SCALE != h or lr.shape[2] * SCALE != w:
-                raise SystemExit(f"evaluate: LR {lr_src.path} ({lr.shape}) does not match x{SCALE} of {hr.shape}")
-            how = f"given ({lr_src.path.name})"
-        else:
-            lr, how = make_lr(hr, args.degradation, SCALE, args.seed)
-        cuts = detect_cuts(hr, args.cut_threshold) if args.cut_threshold > 0 else ()
-        log.info("clip %s: %d frames, %dx%d -> %dx%d, LR: %s, shot cuts at %s", name, len(hr), w // SCALE,
-                 h // SCALE, w, h, how, list(cuts) or "none")
-        clips.append(Clip(name, hr, lr, how, cuts))
-    return clips
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,7 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     if twice:
         p.error(f"two methods would both be reported as {', '.join(map(repr, twice))}: checkpoints need different "
                 "file names (copy or rename one)")
-    clips = load_clips(args)
+    try:
+        clips = reference_clips([parse_source(s) for s in args.input] if args.input else None,
+                                degradation=args.degradation, lr_sources=[parse_source(s) for s in args.lr],
+                                frames=args.frames, crop=args.crop, seed=args.seed, cut_threshold=args.cut_threshold)
+    except ClipError as e:
+        raise SystemExit(f"evaluate: {e}") from None
     ev = evaluate(clips, methods, args.metrics)
     ev.notes[:0] = notes
 

@@ -13,7 +13,7 @@ from conftest import script_module
 from skimage import data
 
 from vsadcvsr.eval import report
-from vsadcvsr.eval.clips import bikes_path, centre_crop, crop_box, read_frames
+from vsadcvsr.eval.clips import ClipError, bikes_path, centre_crop, crop_box, parse_source, read_frames, reference_clips
 from vsadcvsr.eval.degrade import bicubic_down, make_lr
 from vsadcvsr.eval.methods import MethodUnavailable, Ours, build_method, strip_temporal
 from vsadcvsr.eval.runner import NOT_COMPUTED, Clip, evaluate
@@ -229,7 +229,7 @@ def test_two_methods_of_one_name_are_refused_not_averaged(tmp_path: Path, hr_cli
     assert not (tmp_path / "out").exists()
 
 
-def test_evaluate_script_crops_given_lr_clips_at_the_same_place(tmp_path: Path, hr_clip: np.ndarray) -> None:
+def test_reference_clips_crop_given_lr_clips_at_the_same_place(tmp_path: Path, hr_clip: np.ndarray) -> None:
     hr_dir, lr_dir = tmp_path / "hr", tmp_path / "lr"
     hr_dir.mkdir()
     lr_dir.mkdir()
@@ -237,12 +237,20 @@ def test_evaluate_script_crops_given_lr_clips_at_the_same_place(tmp_path: Path, 
     for i in range(len(hr_clip)):
         cv2.imwrite(str(hr_dir / f"{i:03d}.png"), cv2.cvtColor(hr_clip[i], cv2.COLOR_RGB2BGR))
         cv2.imwrite(str(lr_dir / f"{i:03d}.png"), cv2.cvtColor(lr[i], cv2.COLOR_RGB2BGR))
-    mod = script_module("evaluate")
-    args = mod.argparse.Namespace(input=[str(hr_dir)], lr=[str(lr_dir)], degradation="given", frames=2,
-                                  crop=(48, 64), seed=0, cut_threshold=0.1)
-    (clip,) = mod.load_clips(args)
+    (clip,) = reference_clips([parse_source(str(hr_dir))], degradation="given",
+                              lr_sources=[parse_source(f"{lr_dir}::")], frames=2, crop=(48, 64))
     assert clip.hr.shape == (2, 48, 64, 3) and clip.lr.shape == (2, 12, 16, 3)
     assert np.array_equal(clip.lr, lr[:2, 6:18, 8:24])
+    assert clip.name == "hr[0:2]" and clip.degradation == "given (lr)"
+    with pytest.raises(ClipError, match="one LR clip per reference clip, not 0 for 1"):
+        reference_clips([parse_source(str(hr_dir))], degradation="given")
+    small = tmp_path / "small"
+    small.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(small / f"{i:03d}.png"), lr[i, :8, :8])
+    with pytest.raises(ClipError, match="does not match x4"):
+        reference_clips([parse_source(str(hr_dir))], degradation="given", lr_sources=[parse_source(str(small))],
+                        frames=2, crop=(48, 64))
 
 
 def test_detect_cuts_finds_the_first_frame_of_each_new_shot(hr_clip: np.ndarray) -> None:
