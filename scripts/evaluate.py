@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import platform
-import re
 import shlex
 import sys
 from pathlib import Path
@@ -27,7 +24,6 @@ from vsadcvsr.eval.clips import ClipError, parse_source, reference_clips
 from vsadcvsr.eval.degrade import DEGRADATIONS
 from vsadcvsr.eval.methods import MethodUnavailable, build_method
 from vsadcvsr.eval.runner import METRICS, evaluate, shared_names
-from vsadcvsr.eval.warping import FLOW_ESTIMATOR
 
 log = logging.getLogger("evaluate")
 
@@ -90,21 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     ev = evaluate(clips, methods, args.metrics)
     ev.notes[:0] = notes
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    report.write_csv(ev, args.out / "results.csv")
-    for name in ev.clips:
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
-        report.save_crops(ev, name, args.out / f"crops_{safe}.png", size=args.crop_size)
-    degr = sorted({c.degradation for c in clips})
-    report.scatter(ev, args.out / "quality_vs_speed.png",
-                   title=f"{len(clips)} clip(s), LR: {', '.join(degr)}; E*warp flow: {FLOW_ESTIMATOR}")
     command = "python scripts/evaluate.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None
                                                                                  else sys.argv[1:]))
-    header = (f"Command: `{command}`\n\nMachine: {platform.machine()}, {os.cpu_count()} CPU cores, "
-              f"{platform.python_implementation()} {platform.python_version()}; LR: {', '.join(degr)}; "
-              f"E*warp flow: {FLOW_ESTIMATOR}, on each clip's own frames.\n\n")
-    text = header + report.markdown(ev)
-    (args.out / "results.md").write_text(text)
+    text = report.write_results(ev, args.out, command, crop_size=args.crop_size)
     sys.stdout.write(text)
     return 0
 

@@ -1,8 +1,12 @@
-"""Results out: a Markdown table, a CSV (per clip and mean), labelled side-by-side crops, a quality-vs-speed plot."""
+"""Results out: a Markdown table, a CSV (per clip and mean), labelled side-by-side crops, a quality-vs-speed plot;
+`write_results` writes them all into one folder."""
 from __future__ import annotations
 
 import csv
 import math
+import os
+import platform
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +15,7 @@ import numpy as np
 
 from ..extras import lazy, require
 from .runner import METRICS, NO_REFERENCE, Evaluation, Score
+from .warping import FLOW_ESTIMATOR
 
 if TYPE_CHECKING:
     import cv2
@@ -156,3 +161,24 @@ def scatter(ev: Evaluation, path: str | Path, metrics: Sequence[str] | None = No
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def write_results(ev: Evaluation, out: str | Path, command: str, crop_size: int = 96) -> str:
+    """Writes results.csv, crops_<clip>.png (`crop_size` output pixels), quality_vs_speed.png and results.md
+    (`command`, the machine and the Markdown tables) into the folder `out`, made if needed; returns results.md's
+    text."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(ev, out / "results.csv")
+    for name in ev.clips:
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
+        save_crops(ev, name, out / f"crops_{safe}.png", size=crop_size)
+    degr = ", ".join(sorted({c.degradation for c in ev.clips.values()}))
+    scatter(ev, out / "quality_vs_speed.png",
+            title=f"{len(ev.clips)} clip(s), LR: {degr}; E*warp flow: {FLOW_ESTIMATOR}")
+    header = (f"Command: `{command}`\n\nMachine: {platform.machine()}, {os.cpu_count()} CPU cores, "
+              f"{platform.python_implementation()} {platform.python_version()}; LR: {degr}; "
+              f"E*warp flow: {FLOW_ESTIMATOR}, on each clip's own frames.\n\n")
+    text = header + markdown(ev)
+    (out / "results.md").write_text(text)
+    return text
