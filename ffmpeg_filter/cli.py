@@ -143,6 +143,8 @@ def _check_cluster_args(parser: argparse.ArgumentParser, args: argparse.Namespac
         parser.error("--cluster writes a file, not stdout: name an output file")
     if args.start is not None or args.end is not None:
         parser.error("--start/--end cannot be used with --cluster (it upscales the whole file)")
+    if args.allow_lost_frames:
+        parser.error("--allow-lost-frames cannot be used with --cluster (a segment with lost frames fails its job)")
     if args.segment_frames < 1:
         parser.error(f"--segment-frames must be at least 1, not {args.segment_frames}")
     if args.worker_cores is not None and args.worker_cores < 1:

@@ -291,6 +291,8 @@ def test_cuda_on_a_cluster_without_gpus_is_refused_before_any_segment(film, clus
     (["--cluster", "local"], "--cluster needs --segment-dir"),
     (["--segment-dir", "segs"], "--segment-dir needs --cluster"),
     (["--cluster", "local", "--segment-dir", "s", "--start", "10"], "--start/--end cannot be used with --cluster"),
+    (["--cluster", "local", "--segment-dir", "s", "--allow-lost-frames"],
+     "--allow-lost-frames cannot be used with --cluster"),
     (["--cluster", "local", "--segment-dir", "s", "--segment-frames", "0"], "--segment-frames must be at least 1"),
     (["--cluster", "local", "--segment-dir", "s", "--worker-cores", "0"], "--worker-cores must be at least 1"),
     (["--cluster", "local", "--segment-dir", "s", "--worker-cores", "two"], "invalid int value"),
