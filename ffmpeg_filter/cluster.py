@@ -11,44 +11,46 @@ resumes and finished segments are not redone. A failed segment is retried on the
 source's audio, subtitles, attachments, chapters and metadata, which are copied from the source itself, so they
 are bit for bit those of a one-process run.
 
+`run_cluster` runs these steps, each a function or class below: `prepare_job` (the options, paths and encoder
+checked, the source probed), `connect` (Ray), the plan (`segments.load_or_make_plan`, `segments.segments_to_do`),
+`worker_shape` (how many workers the cluster holds), `WorkerPool.start` (every worker loads the model),
+`Scheduler.run` (segments handed out, retried, dead workers replaced), `join_output` (`join.join_film`).
+
 Ray is imported only here, only when a cluster job runs (`pip install vsadcvsr[cluster]`).
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .bridge import load_upscaler, upscale_file
-from .commands import (
-    MP4,
-    check_encoder,
-    default_encoder_args,
-    find_ffmpeg,
-    source_stream_maps,
-    split_encoder_args,
-)
-from .errors import BridgeError
+from .commands import MP4, check_encoder, default_encoder_args, find_ffmpeg, split_encoder_args
+from .errors import BridgeError, ClusterError
 from .job_options import JobOptions
-from .join import video_duration
-from .probe import SourceInfo, file_url, probe
+from .join import join_film
+from .probe import SourceInfo, probe
 from .progress import Progress
-from .segments import Span, plan_segments
+from .segments import (
+    TRIES,
+    Span,
+    load_or_make_plan,
+    make_segment_dir,
+    plan_settings,
+    segment_path,
+    segments_to_do,
+)
 
-PLAN = "plan.json"
-PLAN_VERSION = 1
-
-
-class ClusterError(BridgeError):
-    """A cluster job failed (unreachable cluster, a segment that failed every try, a plan for other settings)."""
+__all__ = ["ClusterError", "SegmentWorker", "connect", "run_cluster", "segment_options"]
 
 
 # ------------------------------------------------------------------------------------------------- the worker
@@ -73,7 +75,7 @@ class SegmentWorker:
         final = Path(dst)
         if final.is_dir():
             raise BridgeError(f"segment {span['index']}: {final} is a directory")
-        tmp = final.parent / ".tmp" / f"{final.stem}.{uuid.uuid4().hex[:8]}{final.suffix}"  # one per try
+        tmp = final.parent / TRIES / f"{final.stem}.{uuid.uuid4().hex[:8]}{final.suffix}"  # one per try
         tmp.parent.mkdir(exist_ok=True)
         try:
             upscale_file(src, tmp, self.options, start=span["first"], end=span["stop"], upscaler=self.upscaler)
@@ -106,7 +108,7 @@ def _check_reachable(address: str) -> None:
         raise ClusterError(f"cannot reach the Ray cluster at {address}: {e.strerror or e}") from None
 
 
-def connect(address: str, local_cpus: int | None = None):
+def connect(address: str, local_cpus: int | None = None) -> Any:
     """ray.init for `address`: "local" starts a Ray cluster on this machine for this job, "auto" joins the one
     started here with `ray start`, HOST:PORT joins a cluster's head (GCS port), ray://HOST:PORT uses Ray Client."""
     kwargs: dict[str, Any] = {"logging_level": "ERROR", "log_to_driver": False, "include_dashboard": False}
@@ -131,89 +133,229 @@ def connect(address: str, local_cpus: int | None = None):
     return ray
 
 
-# ------------------------------------------------------------------------------------------------------ the plan
-#: the options a plan records (with the container and the segment length): a re-run with others is refused
-PLAN_OPTIONS = ("model", "device", "precision", "backend", "window", "overlap", "tile", "tile_overlap",
-                "scene_threshold", "colour_fix", "vf_pre", "vf_post", "encoder_args")
+# ------------------------------------------------------------------------------------------------- the steps
+@dataclass(frozen=True)
+class ClusterJob:
+    """A cluster job checked before Ray is reached: its paths, container, options and the probed source."""
+
+    exe: str
+    src: Path
+    dst: Path
+    seg_dir: Path
+    ext: str  #: the output's container, from its extension (".mkv")
+    user_codec: str | None  #: the video encoder the FFmpeg options name, if any
+    options: JobOptions
+    info: SourceInfo
+    settings: dict[str, Any]  #: what plan.json records (`segments.plan_settings`)
+    per_segment: JobOptions  #: what each segment is upscaled with (`segment_options`)
 
 
-def plan_settings(options: JobOptions, ext: str, segment_frames: int) -> dict[str, Any]:
-    """What plan.json records of the job, as JSON values (a tuple is stored as a list)."""
-    s = {k: getattr(options, k) for k in PLAN_OPTIONS}
-    s["model"] = str(s["model"])
-    s["colour_fix"] = "wavelet" if s["colour_fix"] is True else "none" if s["colour_fix"] is False else s["colour_fix"]
-    s["container"] = ext
-    s["segment_frames"] = segment_frames
-    return json.loads(json.dumps(s))
+def check_request(src: Path, dst: str | os.PathLike[str], options: JobOptions, segment_frames: int,
+                  worker_cores: int | None) -> Path:
+    """Refuses what a cluster job cannot do (a range, stdout) and an input or output that does not fit; returns
+    the output's path."""
+    if options.start is not None or options.end is not None:
+        raise BridgeError("a cluster job upscales the whole file: start and end cannot be given")
+    if str(dst) == "-":
+        raise BridgeError("a cluster job writes a file, not stdout: name an output file")
+    out = Path(dst)
+    if not src.exists():
+        raise BridgeError(f"input not found: {src}")
+    if out.exists() and out.resolve() == src.resolve():
+        raise BridgeError(f"output is the input file: {out}")
+    if out.exists() and not options.overwrite:
+        raise BridgeError(f"output exists: {out} (use --overwrite to replace it)")
+    if not out.parent.is_dir():
+        raise BridgeError(f"output folder does not exist: {out.parent}")
+    if not out.suffix:
+        raise BridgeError(f"output {out} has no extension: name the container (.mkv, .mp4...)")
+    if worker_cores is not None and worker_cores < 1:
+        raise BridgeError(f"worker cores must be at least 1, not {worker_cores}")
+    if segment_frames < 1:
+        raise BridgeError(f"segment frames must be at least 1, not {segment_frames}")
+    return out
 
 
-def load_or_make_plan(seg_dir: Path, info: SourceInfo, settings: dict[str, Any]) -> list[Span]:
-    """The plan in `seg_dir` (checked against this job), or a new one written there."""
-    source = {"path": str(info.path.resolve()), "size": info.path.stat().st_size, "frames": info.frames}
-    path = seg_dir / PLAN
-    if path.exists():
-        try:
-            old = json.loads(path.read_text())
-            spans = [Span(**d) for d in old["segments"]]
-        except (ValueError, KeyError, TypeError) as e:
-            raise ClusterError(f"{path} is not a plan this version can read ({e}): use an empty --segment-dir"
-                               ) from None
-        changed = [k for k in sorted(set(settings) | set(old.get("settings", {})))
-                   if settings.get(k) != old["settings"].get(k)]
-        changed += [f"source {k}" for k in source if source[k] != old.get("source", {}).get(k)]
-        if changed:
-            raise ClusterError(
-                f"{seg_dir} holds segments of another job (different: {', '.join(changed)}); "
-                "use another --segment-dir, or empty this one to start over")
-        return spans
-    spans = plan_segments(info, settings["segment_frames"], settings["scene_threshold"])
-    doc = {"version": PLAN_VERSION, "source": source, "settings": settings,
-           "segments": [s.to_json() for s in spans]}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    os.replace(tmp, path)
-    return spans
+def prepare_job(src: str | os.PathLike[str], dst: str | os.PathLike[str], options: JobOptions, *,
+                segment_dir: str | os.PathLike[str], segment_frames: int, worker_cores: int | None) -> ClusterJob:
+    """Everything a job checks before Ray is reached: FFmpeg found, the request (`check_request`), no -f, the
+    encoder known; then the source probed."""
+    exe = find_ffmpeg(options.ffmpeg_path)
+    src_p, seg_dir = Path(src), Path(segment_dir)
+    dst_p = check_request(src_p, dst, options, segment_frames, worker_cores)
+    ext = dst_p.suffix.lower()
+    user_codec, user_fmt = split_encoder_args(options.encoder_args)
+    if user_fmt:
+        raise BridgeError("-f is not supported with --cluster: the output's extension names the container")
+    check_encoder(exe, user_codec or default_encoder_args(ext, False)[1])
+    info = probe(src_p)
+    return ClusterJob(exe, src_p, dst_p, seg_dir, ext, user_codec, options, info,
+                      plan_settings(options, ext, segment_frames), segment_options(options))
 
 
-def segment_path(seg_dir: Path, span: Span, ext: str) -> Path:
-    return seg_dir / f"seg-{span.index:05d}{ext}"
-
-
-# -------------------------------------------------------------------------------------------------------- join
-def _join_cmd(exe: str, info: SourceInfo, listing: Path, target: Path, ext: str) -> list[str]:
-    """Concatenated video (stream copy) + every other stream, the chapters and the metadata of the source."""
-    cmd = [exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0"]
-    if info.frame_times[0]:
-        cmd += ["-itsoffset", f"{info.frame_times[0]:.6f}"]  # the source's first frame time, as in one run
-    cmd += ["-i", file_url(listing), "-i", file_url(info.path), "-map", "0:v:0", "-c:v", "copy"]
-    cmd += source_stream_maps(info, ext)
-    return cmd + ["-map_metadata", "1", "-map_chapters", "1", file_url(target)]
-
-
-def join_film(parts: Sequence[Path], info: SourceInfo, dst: Path, exe: str, extra: Sequence[str] = ()) -> float:
-    """Joins the segments into `dst` (atomically) with the source's other streams; returns the seconds it took."""
+@contextmanager
+def timed(timings: dict[str, Any], key: str) -> Iterator[None]:
+    """Records the seconds the block took as `timings[key]` (nothing when it raises)."""
     t0 = time.monotonic()
-    ext = dst.suffix.lower()
-    listing = dst.parent / f".{dst.name}.parts.txt"
-    tmp = dst.parent / f".{dst.name}.partial{dst.suffix}"
-    lines = []
-    for p in parts:
-        quoted = file_url(p.resolve()).replace("'", "'\\''")
-        lines += [f"file '{quoted}'", f"duration {video_duration(p):.6f}"]
-    listing.write_text("\n".join(lines) + "\n")
-    try:
-        r = subprocess.run([*_join_cmd(exe, info, listing, tmp, ext)[:-1], *extra, file_url(tmp)],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            raise ClusterError(f"FFmpeg could not join the segments:\n{r.stderr.strip()[-2000:]}")
-        os.replace(tmp, dst)
-    finally:
-        listing.unlink(missing_ok=True)
-        tmp.unlink(missing_ok=True)
-    return time.monotonic() - t0
+    yield
+    timings[key] = time.monotonic() - t0
 
 
-# ------------------------------------------------------------------------------------------------- the scheduler
+@dataclass(frozen=True)
+class WorkerShape:
+    """The workers a cluster holds: how many (`slots`), what each reserves of Ray, its torch threads."""
+
+    slots: int
+    resources: dict[str, Any]  #: ray.remote's num_gpus / num_cpus
+    threads: int | None  #: torch threads (None: torch's default, for a GPU worker)
+
+
+def worker_shape(resources: Mapping[str, float], device: str, address: str, worker_cores: int | None) -> WorkerShape:
+    """One worker per GPU with a CUDA device, else one per `worker_cores` (default 2) CPUs of the cluster's
+    `resources`; ClusterError when it holds none."""
+    if str(device).startswith("cuda"):
+        slots = int(resources.get("GPU", 0))
+        if slots < 1:
+            raise ClusterError(f"--device {device}: the Ray cluster at {address} has no GPU")
+        return WorkerShape(slots, {"num_gpus": 1, "num_cpus": 1}, None)
+    cores = worker_cores or 2
+    slots = int(resources.get("CPU", 0) // cores)
+    if slots < 1:
+        raise ClusterError(f"the Ray cluster at {address} has {resources.get('CPU', 0):g} CPUs: "
+                           f"fewer than --worker-cores {cores}")
+    return WorkerShape(slots, {"num_cpus": cores}, cores)
+
+
+class WorkerPool:
+    """The job's `SegmentWorker` actors: started together, a dead one replaced, all killed at the end."""
+
+    def __init__(self, ray: Any, shape: WorkerShape, options: JobOptions) -> None:
+        self.ray = ray
+        self.cls = ray.remote(**shape.resources, max_restarts=0)(SegmentWorker)
+        self.options, self.threads = options, shape.threads
+        self.actors: list[Any] = []
+
+    def start(self, n: int) -> list[int]:
+        """Starts `n` workers and returns their PIDs once each has loaded the model (a model that does not load
+        fails here, once, as ClusterError)."""
+        self.actors = [self.cls.remote(self.options, self.threads) for _ in range(n)]
+        try:
+            return self.ray.get([a.pid.remote() for a in self.actors])
+        except self.ray.exceptions.RayError as e:
+            raise ClusterError(f"a worker could not start: {_first_line(getattr(e, 'cause', None) or e)}") from None
+
+    def replace(self, actor: Any) -> Any:
+        """Kills a worker whose process died and returns a new one in its place."""
+        self.actors.remove(actor)
+        self.ray.kill(actor)
+        new = self.cls.remote(self.options, self.threads)
+        self.actors.append(new)
+        return new
+
+    def stop(self) -> None:
+        """Kills every worker."""
+        for a in self.actors:
+            self.ray.kill(a)
+        self.actors = []
+
+    def stop_quietly(self) -> None:
+        """Kills every worker still there, ignoring errors (on the way out of a failed or interrupted job)."""
+        for a in self.actors:
+            try:
+                self.ray.kill(a)
+            except Exception:
+                pass
+
+
+class Scheduler:
+    """Hands the segments to do to free workers until every one is written: a failed segment goes back to the
+    front of the queue for the next free worker (at most `retries` more times), the worker of a segment whose
+    process died is replaced first. Fills `timings` with segment_frames, segment_s and schedule_s."""
+
+    def __init__(self, ray: Any, pool: WorkerPool, job: ClusterJob, bar: Progress, retries: int,
+                 timings: dict[str, Any]) -> None:
+        self.ray, self.pool, self.job, self.bar, self.retries, self.timings = ray, pool, job, bar, retries, timings
+        self.src = str(job.src.resolve())
+        self.queue: list[Span] = []
+        self.tries: dict[int, int] = {}
+        self.free: list[Any] = []
+        self.pending: dict[Any, tuple[Span, Any]] = {}  # ObjectRef -> (span, its worker)
+        self.segment_s: list[float] = []
+        self.schedule_s: list[float] = []
+
+    def run(self, todo: Sequence[Span]) -> None:
+        """Returns when every segment of `todo` is written; ClusterError for one that failed every try."""
+        self.queue = list(todo)
+        self.tries = {s.index: 0 for s in todo}
+        self.free = list(self.pool.actors)
+        while self.queue or self.pending:
+            self.hand_out()
+            self.collect()
+        self.timings["segment_s"] = self.segment_s
+        self.timings["schedule_s"] = self.schedule_s
+
+    def hand_out(self) -> None:
+        """Gives the next segments of the queue to the free workers."""
+        while self.queue and self.free:
+            span, actor = self.queue.pop(0), self.free.pop(0)
+            ts = time.perf_counter()
+            ref = actor.run.remote(self.src, span.to_json(),
+                                   str(segment_path(self.job.seg_dir, span, self.job.ext).resolve()))
+            self.schedule_s.append(time.perf_counter() - ts)
+            self.pending[ref] = (span, actor)
+            self.tries[span.index] += 1
+
+    def collect(self) -> None:
+        """Waits up to 5 s for a segment to end and takes its result: counted when written, else retried."""
+        ready, _ = self.ray.wait(list(self.pending), num_returns=1, timeout=5.0)
+        if not ready:
+            self.bar.update(0)
+            return
+        span, actor = self.pending.pop(ready[0])
+        try:
+            result = self.ray.get(ready[0])
+        except self.ray.exceptions.RayActorError as e:  # the worker process died: replace it
+            reason = f"its worker died ({_first_line(e)})"
+            actor = self.pool.replace(actor)
+        except self.ray.exceptions.RayError as e:
+            reason = _first_line(getattr(e, "cause", None) or e)
+        else:
+            self.free.append(actor)
+            self.segment_s.append(result["seconds"])
+            self.timings.setdefault("segment_frames", []).append(span.frames)
+            self.bar.update(span.frames)
+            return
+        self.free.append(actor)
+        self.retry(span, reason)
+
+    def retry(self, span: Span, reason: str) -> None:
+        """Puts a failed segment back at the front of the queue, or raises ClusterError after its last try."""
+        frames = f"frames {span.first}-{span.stop - 1}"
+        if self.tries[span.index] > self.retries:
+            raise ClusterError(
+                f"segment {span.index} ({frames}) failed {self.tries[span.index]} times; last: {reason}. "
+                f"Finished segments are kept in {self.job.seg_dir}: run the same command again to resume")
+        print(f"adcvsr-ffmpeg: segment {span.index} ({frames}) failed: {reason}; retrying", file=sys.stderr,
+              flush=True)
+        self.queue.insert(0, span)
+
+
+def join_output(job: ClusterJob, spans: Sequence[Span]) -> float:
+    """Joins every segment into the output with the source's other streams (`join.join_film`) and clears the
+    tries' folder; returns the join's seconds. Refuses missing segments and an output that appeared meanwhile."""
+    parts = [segment_path(job.seg_dir, s, job.ext) for s in spans]
+    missing = [p.name for p in parts if not p.is_file()]
+    if missing:
+        raise ClusterError(f"segments missing after the run: {', '.join(missing)}")
+    if job.dst.exists() and not job.options.overwrite:
+        raise BridgeError(f"output exists: {job.dst} (use --overwrite to replace it)")
+    hevc_in_mp4 = job.ext in MP4 and (job.user_codec or "libx265") in ("libx265", "hevc")
+    seconds = join_film(parts, job.info, job.dst, job.exe, ["-tag:v", "hvc1"] if hevc_in_mp4 else [])
+    shutil.rmtree(job.seg_dir / TRIES, ignore_errors=True)
+    return seconds
+
+
+# ------------------------------------------------------------------------------------------------------ the job
 def run_cluster(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
@@ -244,157 +386,46 @@ def run_cluster(
     :param local_cpus:     CPUs of the "local" cluster (default: all of this machine's).
     :param stats:          filled with timings (plan, scheduling, segments, join) when given.
     :param changes:        single options over `options`, by their JobOptions names.
-    Raises BridgeError (ClusterError for the cluster's own failures).
+    Raises BridgeError (ClusterError for the cluster's own failures). On any error or interruption the workers
+    are killed and Ray is shut down; finished segments stay for a re-run.
     """
     t_start = time.monotonic()
     opts = JobOptions.with_changes(options, changes, "run_cluster")  # the settings checked first
-    exe = find_ffmpeg(opts.ffmpeg_path)
-    src_p, dst_p, seg_dir = Path(src), Path(dst), Path(segment_dir)
-    if opts.start is not None or opts.end is not None:
-        raise BridgeError("a cluster job upscales the whole file: start and end cannot be given")
-    if str(dst) == "-":
-        raise BridgeError("a cluster job writes a file, not stdout: name an output file")
-    if not src_p.exists():
-        raise BridgeError(f"input not found: {src_p}")
-    if dst_p.exists() and dst_p.resolve() == src_p.resolve():
-        raise BridgeError(f"output is the input file: {dst_p}")
-    if dst_p.exists() and not opts.overwrite:
-        raise BridgeError(f"output exists: {dst_p} (use --overwrite to replace it)")
-    if not dst_p.parent.is_dir():
-        raise BridgeError(f"output folder does not exist: {dst_p.parent}")
-    if not dst_p.suffix:
-        raise BridgeError(f"output {dst_p} has no extension: name the container (.mkv, .mp4...)")
-    if worker_cores is not None and worker_cores < 1:
-        raise BridgeError(f"worker cores must be at least 1, not {worker_cores}")
-    if segment_frames < 1:
-        raise BridgeError(f"segment frames must be at least 1, not {segment_frames}")
-    ext = dst_p.suffix.lower()
-    user_codec, user_fmt = split_encoder_args(opts.encoder_args)
-    if user_fmt:
-        raise BridgeError("-f is not supported with --cluster: the output's extension names the container")
-    check_encoder(exe, user_codec or default_encoder_args(ext, False)[1])
-    info = probe(src_p)
-    settings = plan_settings(opts, ext, segment_frames)
-    per_segment = segment_options(opts)
-    cuda = str(opts.device).startswith("cuda")
-    cores = worker_cores or 2
-
+    job = prepare_job(src, dst, opts, segment_dir=segment_dir, segment_frames=segment_frames,
+                      worker_cores=worker_cores)
     timings: dict[str, Any] = stats if stats is not None else {}
-    t0 = time.monotonic()
-    ray = connect(address, local_cpus=local_cpus)  # before any work: an unreachable cluster fails here
-    timings["connect_s"] = time.monotonic() - t0
-    actors: list = []
+    with timed(timings, "connect_s"):
+        ray = connect(address, local_cpus=local_cpus)  # before any work: an unreachable cluster fails here
+    pool: WorkerPool | None = None
     bar: Progress | None = None
     done_ok = False
     try:
-        try:
-            seg_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise BridgeError(f"cannot make the segment folder {seg_dir}: {e.strerror or e}") from None
-        t0 = time.monotonic()
-        spans = load_or_make_plan(seg_dir, info, settings)
-        timings["plan_s"] = time.monotonic() - t0
-        shutil.rmtree(seg_dir / ".tmp", ignore_errors=True)  # what killed tries of an earlier run left
-        todo = [s for s in spans if not segment_path(seg_dir, s, ext).is_file()]
+        make_segment_dir(job.seg_dir)
+        with timed(timings, "plan_s"):
+            spans = load_or_make_plan(job.seg_dir, job.info, job.settings)
+        todo = segments_to_do(job.seg_dir, spans, job.ext)
         timings.update(segments=len(spans), todo=len(todo))
 
-        resources = ray.cluster_resources()
-        if cuda:
-            slots = int(resources.get("GPU", 0))
-            if slots < 1:
-                raise ClusterError(f"--device {opts.device}: the Ray cluster at {address} has no GPU")
-            resources_each: dict[str, Any] = {"num_gpus": 1, "num_cpus": 1}
-            threads = None
-        else:
-            slots = int(resources.get("CPU", 0) // cores)
-            if slots < 1:
-                raise ClusterError(f"the Ray cluster at {address} has {resources.get('CPU', 0):g} CPUs: "
-                                   f"fewer than --worker-cores {cores}")
-            resources_each = {"num_cpus": cores}
-            threads = cores
-        worker_cls = ray.remote(**resources_each, max_restarts=0)(SegmentWorker)
-
-        bar = Progress(info.frames, enabled=opts.progress)
+        shape = worker_shape(ray.cluster_resources(), opts.device, address, worker_cores)
+        pool = WorkerPool(ray, shape, job.per_segment)
+        bar = Progress(job.info.frames, enabled=opts.progress)
         bar.update(sum(s.frames for s in spans) - sum(s.frames for s in todo))
-        queue = list(todo)
-        tries = {s.index: 0 for s in todo}
-        free = [worker_cls.remote(per_segment, threads) for _ in range(min(slots, len(todo)))]
-        actors = list(free)
-        try:  # every worker loads the model now: a model that does not load fails here, once
-            timings["worker_pids"] = ray.get([a.pid.remote() for a in free])
-        except ray.exceptions.RayError as e:
-            raise ClusterError(f"a worker could not start: {_first_line(getattr(e, 'cause', None) or e)}") from None
-        timings["workers"] = len(free)
+        timings["worker_pids"] = pool.start(min(shape.slots, len(todo)))
+        timings["workers"] = len(pool.actors)
         timings["startup_s"] = time.monotonic() - t_start
-        pending: dict = {}
-        segment_s: list[float] = []
-        sched_s: list[float] = []
-        while queue or pending:
-            while queue and free:
-                span, actor = queue.pop(0), free.pop(0)
-                ts = time.perf_counter()
-                ref = actor.run.remote(str(src_p.resolve()), span.to_json(),
-                                       str(segment_path(seg_dir, span, ext).resolve()))
-                sched_s.append(time.perf_counter() - ts)
-                pending[ref] = (span, actor)
-                tries[span.index] += 1
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=5.0)
-            if not ready:
-                bar.update(0)
-                continue
-            ref = ready[0]
-            span, actor = pending.pop(ref)
-            try:
-                result = ray.get(ref)
-            except ray.exceptions.RayActorError as e:  # the worker process died: replace it
-                reason = f"its worker died ({_first_line(e)})"
-                actors.remove(actor)
-                ray.kill(actor)
-                actor = worker_cls.remote(per_segment, threads)
-                actors.append(actor)
-            except ray.exceptions.RayError as e:
-                reason = _first_line(getattr(e, "cause", None) or e)
-            else:
-                free.append(actor)
-                segment_s.append(result["seconds"])
-                timings.setdefault("segment_frames", []).append(span.frames)
-                bar.update(span.frames)
-                continue
-            free.append(actor)
-            if tries[span.index] > retries:
-                raise ClusterError(
-                    f"segment {span.index} (frames {span.first}-{span.stop - 1}) failed {tries[span.index]} "
-                    f"times; last: {reason}. Finished segments are kept in {seg_dir}: run the same command "
-                    "again to resume")
-            print(f"adcvsr-ffmpeg: segment {span.index} (frames {span.first}-{span.stop - 1}) failed: {reason}; "
-                  "retrying", file=sys.stderr, flush=True)
-            queue.insert(0, span)
-        timings["segment_s"] = segment_s
-        timings["schedule_s"] = sched_s
-        for a in actors:
-            ray.kill(a)
-        actors = []
-        parts = [segment_path(seg_dir, s, ext) for s in spans]
-        missing = [p.name for p in parts if not p.is_file()]
-        if missing:
-            raise ClusterError(f"segments missing after the run: {', '.join(missing)}")
-        if dst_p.exists() and not opts.overwrite:
-            raise BridgeError(f"output exists: {dst_p} (use --overwrite to replace it)")
-        extra = ["-tag:v", "hvc1"] if ext in MP4 and (user_codec or "libx265") in ("libx265", "hevc") else []
-        timings["join_s"] = join_film(parts, info, dst_p, exe, extra)
-        shutil.rmtree(seg_dir / ".tmp", ignore_errors=True)
+
+        Scheduler(ray, pool, job, bar, retries, timings).run(todo)
+        pool.stop()
+        timings["join_s"] = join_output(job, spans)
         timings["total_s"] = time.monotonic() - t_start
         done_ok = True
     finally:
         if bar is not None:
             bar.close(done_ok)
-        for a in actors:
-            try:
-                ray.kill(a)
-            except Exception:
-                pass
+        if pool is not None:
+            pool.stop_quietly()
         ray.shutdown()
-    return dst_p
+    return job.dst
 
 
 def _first_line(e: BaseException) -> str:

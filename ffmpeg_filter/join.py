@@ -5,6 +5,9 @@
 Each part is listed with the duration of its *video*, so the parts' frames follow each other exactly even
 when a part's last audio packet runs a few milliseconds past its last frame (the next part starts its audio
 with the first packet after the cut, so the audio joins without overlap).
+
+`join_film` joins a cluster job's video-only segments the same way and muxes them with the source's other
+streams, chapters and metadata, copied from the source itself.
 """
 from __future__ import annotations
 
@@ -12,14 +15,15 @@ import argparse
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Sequence
 
 import av
 
-from .commands import find_ffmpeg
-from .errors import BridgeError
-from .probe import file_url
+from .commands import find_ffmpeg, source_stream_maps
+from .errors import BridgeError, ClusterError
+from .probe import SourceInfo, file_url
 
 
 def video_duration(path: str | os.PathLike[str]) -> float:
@@ -38,6 +42,15 @@ def video_duration(path: str | os.PathLike[str]) -> float:
             return float((last_end - first) * v.time_base)
     except (av.error.FFmpegError, IndexError) as e:
         raise BridgeError(f"cannot read part {path}: {e}") from None
+
+
+def concat_list(parts: Sequence[Path], durations: Sequence[float]) -> str:
+    """FFmpeg's concat list: each part as a quoted file: URL, followed by the duration of its video."""
+    lines = []
+    for part, duration in zip(parts, durations):
+        quoted = file_url(part.resolve()).replace("'", "'\\''")
+        lines += [f"file '{quoted}'", f"duration {duration:.6f}"]
+    return "\n".join(lines) + "\n"
 
 
 def _metadata(parts: Sequence[Path], durations: Sequence[float]) -> str:
@@ -81,7 +94,6 @@ def join_segments(parts: Sequence[str | os.PathLike[str]], dst: str | os.PathLik
         raise BridgeError("nothing to join")
     if dst_p.exists() and not overwrite:
         raise BridgeError(f"output exists: {dst_p} (use --overwrite to replace it)")
-    lines = []
     resolved, durations = [], []
     for part in parts:
         p = Path(part).resolve()
@@ -89,14 +101,12 @@ def join_segments(parts: Sequence[str | os.PathLike[str]], dst: str | os.PathLik
             raise BridgeError(f"part not found: {part}")
         if p == dst_p.resolve():
             raise BridgeError(f"output is one of the parts: {dst_p}")
-        quoted = file_url(p).replace("'", "'\\''")
         resolved.append(p)
         durations.append(video_duration(p))
-        lines += [f"file '{quoted}'", f"duration {durations[-1]:.6f}"]
     listing = dst_p.parent / f".{dst_p.name}.parts.txt"
     meta = dst_p.parent / f".{dst_p.name}.meta.txt"
     tmp = dst_p.parent / f".{dst_p.name}.partial{dst_p.suffix}"
-    listing.write_text("\n".join(lines) + "\n")
+    listing.write_text(concat_list(resolved, durations))
     try:
         meta.write_text(_metadata(resolved, durations))
         r = subprocess.run([exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
@@ -111,6 +121,38 @@ def join_segments(parts: Sequence[str | os.PathLike[str]], dst: str | os.PathLik
         meta.unlink(missing_ok=True)
         tmp.unlink(missing_ok=True)
     return dst_p
+
+
+def _film_join_cmd(exe: str, info: SourceInfo, listing: Path, target: Path, ext: str,
+                   extra: Sequence[str]) -> list[str]:
+    """Concatenated video (stream copy) + every other stream, the chapters and the metadata of the source;
+    `extra` output options before the target."""
+    cmd = [exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0"]
+    if info.frame_times[0]:
+        cmd += ["-itsoffset", f"{info.frame_times[0]:.6f}"]  # the source's first frame time, as in one run
+    cmd += ["-i", file_url(listing), "-i", file_url(info.path), "-map", "0:v:0", "-c:v", "copy"]
+    cmd += source_stream_maps(info, ext)
+    return cmd + ["-map_metadata", "1", "-map_chapters", "1", *extra, file_url(target)]
+
+
+def join_film(parts: Sequence[Path], info: SourceInfo, dst: Path, exe: str, extra: Sequence[str] = ()) -> float:
+    """Joins a cluster job's video-only segments into `dst` (atomically) with the source's other streams; returns
+    the seconds it took. Raises ClusterError when FFmpeg fails."""
+    t0 = time.monotonic()
+    durations = [video_duration(p) for p in parts]
+    listing = dst.parent / f".{dst.name}.parts.txt"
+    tmp = dst.parent / f".{dst.name}.partial{dst.suffix}"
+    listing.write_text(concat_list(parts, durations))
+    try:
+        r = subprocess.run(_film_join_cmd(exe, info, listing, tmp, dst.suffix.lower(), extra),
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise ClusterError(f"FFmpeg could not join the segments:\n{r.stderr.strip()[-2000:]}")
+        os.replace(tmp, dst)
+    finally:
+        listing.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+    return time.monotonic() - t0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

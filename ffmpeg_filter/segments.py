@@ -1,4 +1,5 @@
-"""Where to cut a film into segments for the cluster: at sure scene cuts near the nominal split points.
+"""A cluster job's segments: where to cut the film (at sure scene cuts near the nominal split points) and the
+plan in the segment folder that records them (plan.json), so that a re-run resumes.
 
 A segment that starts at a scene cut gives exactly the frames of a one-process run (the engine keeps the film's
 window grid and never lets a window cross a cut), so each boundary is moved to a *sure* cut within
@@ -10,13 +11,21 @@ Cuts are measured like the engine does (mean |ΔY| of consecutive RGB frames, `v
 frames shrunk by area averaging to at most 160 pixels wide. Averaging can only lower a mean absolute
 difference, so a cut seen on the small frames is a cut at full size; `SURE` is a margin on top for the
 colour conversion and rounding, which differ slightly from the bridge's.
+
+plan.json records the source (path, size, frame count), the settings that shape the segments' frames
+(`PLAN_OPTIONS`, the container, the segment length) and the segments; a segment is done when its file
+`seg-NNNNN.EXT` exists (a worker writes it under `.tmp` and renames it when complete).
 """
 from __future__ import annotations
 
 import bisect
+import json
+import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -24,13 +33,21 @@ import torch
 
 from vsadcvsr.engine.scenes import scene_difference
 
-from .errors import BridgeError
+from .errors import BridgeError, ClusterError
+from .job_options import JobOptions
 from .probe import SourceInfo, file_url
 
 #: a cut counts as sure when its difference is at least SURE times the engine's threshold
 SURE = 1.5
 #: width of the frames the planner measures on
 SCAN_WIDTH = 160
+PLAN = "plan.json"
+PLAN_VERSION = 1
+#: the folder inside the segment folder where the tries write (cleared at the start and the end of a job)
+TRIES = ".tmp"
+#: the options a plan records (with the container and the segment length): a re-run with others is refused
+PLAN_OPTIONS = ("model", "device", "precision", "backend", "window", "overlap", "tile", "tile_overlap",
+                "scene_threshold", "colour_fix", "vf_pre", "vf_post", "encoder_args")
 
 
 @dataclass(frozen=True)
@@ -150,3 +167,61 @@ def plan_segments(info: SourceInfo, segment_frames: int, scene_threshold: float)
         stop = bounds[k + 1][0] if k + 1 < len(bounds) else n
         spans.append(Span(k, first, stop, at_cut))
     return spans
+
+
+# ------------------------------------------------------------------------------------------------------ the plan
+def plan_settings(options: JobOptions, ext: str, segment_frames: int) -> dict[str, Any]:
+    """What plan.json records of the job, as JSON values (a tuple is stored as a list)."""
+    s = {k: getattr(options, k) for k in PLAN_OPTIONS}
+    s["model"] = str(s["model"])
+    s["colour_fix"] = "wavelet" if s["colour_fix"] is True else "none" if s["colour_fix"] is False else s["colour_fix"]
+    s["container"] = ext
+    s["segment_frames"] = segment_frames
+    return json.loads(json.dumps(s))
+
+
+def make_segment_dir(seg_dir: Path) -> None:
+    """Creates the segment folder (and its parents) unless it exists; BridgeError when it cannot be made."""
+    try:
+        seg_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BridgeError(f"cannot make the segment folder {seg_dir}: {e.strerror or e}") from None
+
+
+def load_or_make_plan(seg_dir: Path, info: SourceInfo, settings: dict[str, Any]) -> list[Span]:
+    """The plan in `seg_dir` (checked against this job), or a new one written there."""
+    source = {"path": str(info.path.resolve()), "size": info.path.stat().st_size, "frames": info.frames}
+    path = seg_dir / PLAN
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+            spans = [Span(**d) for d in old["segments"]]
+        except (ValueError, KeyError, TypeError) as e:
+            raise ClusterError(f"{path} is not a plan this version can read ({e}): use an empty --segment-dir"
+                               ) from None
+        changed = [k for k in sorted(set(settings) | set(old.get("settings", {})))
+                   if settings.get(k) != old["settings"].get(k)]
+        changed += [f"source {k}" for k in source if source[k] != old.get("source", {}).get(k)]
+        if changed:
+            raise ClusterError(
+                f"{seg_dir} holds segments of another job (different: {', '.join(changed)}); "
+                "use another --segment-dir, or empty this one to start over")
+        return spans
+    spans = plan_segments(info, settings["segment_frames"], settings["scene_threshold"])
+    doc = {"version": PLAN_VERSION, "source": source, "settings": settings,
+           "segments": [s.to_json() for s in spans]}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    os.replace(tmp, path)
+    return spans
+
+
+def segment_path(seg_dir: Path, span: Span, ext: str) -> Path:
+    """The file of a finished segment: `seg_dir/seg-NNNNN.EXT`."""
+    return seg_dir / f"seg-{span.index:05d}{ext}"
+
+
+def segments_to_do(seg_dir: Path, spans: list[Span], ext: str) -> list[Span]:
+    """The spans whose segment file is not there yet, after clearing the tries an earlier run left unfinished."""
+    shutil.rmtree(seg_dir / TRIES, ignore_errors=True)  # what killed tries of an earlier run left
+    return [s for s in spans if not segment_path(seg_dir, s, ext).is_file()]

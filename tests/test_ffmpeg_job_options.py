@@ -10,8 +10,9 @@ import pytest
 
 from ffmpeg_filter import BridgeError, JobOptions
 from ffmpeg_filter.cli import build_parser, job_options, split_argv
-from ffmpeg_filter.cluster import plan_settings, segment_options
+from ffmpeg_filter.cluster import segment_options
 from ffmpeg_filter.job_options import option_names
+from ffmpeg_filter.segments import plan_settings
 
 
 def test_the_command_line_sets_every_option():
