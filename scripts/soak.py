@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -125,7 +126,8 @@ def main() -> int:
     ap.add_argument("--overlap", type=int, default=4)
     ap.add_argument("--stand-in", action="store_true", help="nearest-neighbour x4 instead of the network")
     ap.add_argument("--json", type=Path, help="write every sample and the summary here")
-    ap.add_argument("--vspipe", default="vspipe")
+    ap.add_argument("--vspipe", default=shutil.which("vspipe") or str(Path(sys.executable).with_name("vspipe")),
+                    help="the vspipe to run (default: on PATH, else the one beside this Python)")
     a = ap.parse_args()
     try:
         w, h = (int(v) for v in a.size.lower().split("x"))
