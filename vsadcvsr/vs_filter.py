@@ -128,6 +128,7 @@ def _fit_window(upscaler: Upscaler, clip: vs.VideoNode, settings: Settings, defa
         log.warning("%s: %s: windows of %d frames, not %d, to stay within %d MiB of memory (%s)",
                     FUNC, size, fits, settings.window, mib, whose)
         return settings.replace(window=fits, overlap=min(settings.overlap, fits // 2))
+    log.info("%s: %s: windows of %d frames within %d MiB of memory (%s)", FUNC, size, settings.window, mib, whose)
     return settings
 
 
