@@ -109,18 +109,26 @@ def join_segments(parts: Sequence[str | os.PathLike[str]], dst: str | os.PathLik
     listing.write_text(concat_list(resolved, durations))
     try:
         meta.write_text(_metadata(resolved, durations))
-        r = subprocess.run([exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
-                            "-i", file_url(listing), "-f", "ffmetadata", "-i", file_url(meta), "-map", "0",
-                            "-map_metadata", "1", "-map_chapters", "1", "-c", "copy", file_url(tmp)],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            raise BridgeError(f"FFmpeg could not join the parts:\n{r.stderr.strip()[-2000:]}")
-        os.replace(tmp, dst_p)
+        _run_into([exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
+                   "-i", file_url(listing), "-f", "ffmetadata", "-i", file_url(meta), "-map", "0",
+                   "-map_metadata", "1", "-map_chapters", "1", "-c", "copy", file_url(tmp)],
+                  tmp, dst_p, BridgeError, "FFmpeg could not join the parts")
     finally:
         listing.unlink(missing_ok=True)
         meta.unlink(missing_ok=True)
-        tmp.unlink(missing_ok=True)
     return dst_p
+
+
+def _run_into(cmd: list[str], tmp: Path, dst: Path, error: type[Exception], message: str) -> None:
+    """Runs FFmpeg writing `tmp`, then renames it to `dst`; on failure raises `error(message)` with FFmpeg's last
+    words appended. `tmp` never outlives the call."""
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise error(f"{message}:\n{r.stderr.strip()[-2000:]}")
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _film_join_cmd(exe: str, info: SourceInfo, listing: Path, target: Path, ext: str,
@@ -144,14 +152,10 @@ def join_film(parts: Sequence[Path], info: SourceInfo, dst: Path, exe: str, extr
     tmp = dst.parent / f".{dst.name}.partial{dst.suffix}"
     listing.write_text(concat_list(parts, durations))
     try:
-        r = subprocess.run(_film_join_cmd(exe, info, listing, tmp, dst.suffix.lower(), extra),
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            raise ClusterError(f"FFmpeg could not join the segments:\n{r.stderr.strip()[-2000:]}")
-        os.replace(tmp, dst)
+        _run_into(_film_join_cmd(exe, info, listing, tmp, dst.suffix.lower(), extra), tmp, dst,
+                  ClusterError, "FFmpeg could not join the segments")
     finally:
         listing.unlink(missing_ok=True)
-        tmp.unlink(missing_ok=True)
     return time.monotonic() - t0
 
 
