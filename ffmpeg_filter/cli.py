@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="default", help='"default" (bundled weights) or a checkpoint path')
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
     p.add_argument("--precision", default="auto", help="auto (fp16 on CUDA; CPU: bf16 for compact models "
-                   "on CPUs with AVX512-BF16/AMX, else fp32), fp32, fp16 or bf16")
+                   "on CPUs with AVX512-BF16/AMX, else fp32), fp32, fp16, bf16 or int8 (CPU, compact models, "
+                   "opt-in)")
     p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino", "tensorrt"), default="torch",
                    help="inference runtime (default torch); the others run an ONNX export made once per model, "
                         "tensorrt on an NVIDIA GPU only (docs/onnx.md)")

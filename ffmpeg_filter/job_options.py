@@ -23,7 +23,8 @@ class JobOptions:
     :param model:           "default" (bundled weights) or a checkpoint path, passed to the engine's Upscaler.
     :param device:          "cpu", "cuda", "cuda:1"...
     :param precision:       "auto" (fp16 on CUDA; CPU: bf16 for compact models
-                            on CPUs with AVX512-BF16/AMX, else fp32), "fp32", "fp16" or "bf16".
+                            on CPUs with AVX512-BF16/AMX, else fp32), "fp32", "fp16", "bf16" or "int8" (CPU,
+                            compact models, opt-in: docs/onnx.md).
     :param backend:         inference runtime: "torch", "onnxruntime", "openvino" or "tensorrt" (docs/onnx.md).
     :param window:          frames per temporal window (the engine's `window`).
     :param overlap:         frames shared by neighbouring windows, cross-faded by the engine (at most window/2).

@@ -23,9 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=benchmark.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
-                   help="ours-tiny, ours-compact, ours-adcvsr (fp32; a suffix @bf16 or @fp16 picks the precision, "
-                   "@system-heap or @bf16+system-heap keeps glibc's default malloc settings, @onnxruntime, @openvino, "
-                   "@tensorrt run the engine's backends), ours:MODEL, "
+                   help="ours-tiny, ours-compact, ours-adcvsr (fp32; a suffix @bf16, @fp16 or @int8 picks the "
+                   "precision, @system-heap or @bf16+system-heap keeps glibc's default malloc settings, @onnxruntime, "
+                   "@openvino, @tensorrt run the engine's backends), ours:MODEL, "
                    "lanczos, bicubic and the ncnn peers")
     p.add_argument("--sizes", nargs="+", type=_size, default=[(320, 180), (480, 270)], help="input sizes, WxH")
     p.add_argument("--window", type=int, default=8, help="frames per window for ours (speed and size scaling)")

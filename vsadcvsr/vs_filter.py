@@ -249,7 +249,8 @@ def Upscale(
     :param device_index:     CUDA device index; None uses `device`
     :param device:           "cpu", "cuda" or "cuda:N"; None picks CUDA when available, else the CPU
     :param precision:        "fp32", "fp16", "bf16" or "auto" (fp16 on CUDA; CPU: bf16 for compact
-                             models on CPUs with AVX512-BF16/AMX, else fp32)
+                             models on CPUs with AVX512-BF16/AMX, else fp32); "int8": the compact family on the
+                             CPU with int8 convolutions (opt-in, never "auto"; docs/onnx.md)
     :param fp16:             shorthand: True is precision="fp16", False is "fp32"
     :param window:           frames the temporal model sees at once; default 16, or as many as fit the memory
                              budget (a warning on stderr says how many). A window that does not fit is refused

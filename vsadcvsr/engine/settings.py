@@ -14,7 +14,8 @@ from .backends import BACKENDS
 from .colour_fix import colour_fix_mode
 from .device import PRECISIONS
 
-PRECISION_NAMES: tuple[str, ...] = ("auto", *PRECISIONS)
+#: "int8" is the CPU's int8 mode for the compact family (engine/quantize.py), never chosen by "auto".
+PRECISION_NAMES: tuple[str, ...] = ("auto", *PRECISIONS, "int8")
 
 
 class SettingsError(ValueError):
@@ -67,6 +68,15 @@ def _check_device(value: object) -> str | int | None:
     return value
 
 
+def _check_int8(backend: str, device: str | int | None) -> None:
+    """int8 runs in the torch backend on the CPU (None: the CPU, as CUDA has no int8 mode here)."""
+    if backend != "torch":
+        raise SettingsError(f"precision 'int8' runs in the torch backend only, not {backend!r} (use backend='torch')")
+    if isinstance(device, int) or (isinstance(device, str) and torch.device(device).type == "cuda"):
+        raise SettingsError(f"precision 'int8' runs on the CPU only, not on {device!r} (use device='cpu', or fp16 "
+                            "on CUDA)")
+
+
 @dataclass(frozen=True)
 class Settings:
     """How the engine upscales; every field is checked (and normalised) when the object is made.
@@ -78,7 +88,7 @@ class Settings:
     :param tile_overlap:    LR pixels shared by neighbouring tiles; a tile set by the user must be larger
                             (automatic tiles cap it at a quarter of the tile)
     :param num_streams:     windows processed at once (CUDA: one stream each)
-    :param precision:       "auto", "fp32", "fp16" or "bf16"
+    :param precision:       "auto", "fp32", "fp16", "bf16" or "int8" (CPU, torch backend, compact family only)
     :param colour_fix:      "wavelet", "adain" or "none" (True = "wavelet", False = "none")
     :param scene_threshold: mean luma difference (0-1) that starts a new shot; 0 disables detection
     :param device:          "cpu", "cuda", "cuda:N", an int N, or None (CUDA when available)
@@ -123,9 +133,12 @@ class Settings:
         max_memory = check_int("max_memory", self.max_memory, 0)
         if not isinstance(self.backend, str) or self.backend not in BACKENDS:
             raise SettingsError(f"unknown backend {self.backend!r} (use {', '.join(BACKENDS)})")
+        device = _check_device(self.device)
+        if self.precision == "int8":
+            _check_int8(self.backend, device)
         for name, value in (("window", window), ("overlap", overlap), ("tile", tile), ("tile_overlap", tile_overlap),
                             ("num_streams", num_streams), ("colour_fix", colour_fix),
-                            ("scene_threshold", float(threshold)), ("device", _check_device(self.device)),
+                            ("scene_threshold", float(threshold)), ("device", device),
                             ("max_memory", max_memory)):
             object.__setattr__(self, name, value)
 

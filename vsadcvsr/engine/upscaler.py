@@ -18,6 +18,7 @@ from .backends import backend_network
 from .colour_fix import apply_colour_fix
 from .device import available_memory, resolve_device, resolve_precision
 from .heap import keep_freed_memory, trim_if_due
+from .quantize import check_int8, shared_int8_model
 from .settings import Settings
 from .tiles import run_tiled
 
@@ -64,13 +65,21 @@ class Upscaler:
     ) -> None:
         base = settings if settings is not None else Settings(device="cpu")
         self.settings = base.replace(**changes) if changes else base
-        self.device = resolve_device(self.settings.device)
+        int8 = self.settings.precision == "int8"
+        # int8 runs on the CPU: with no device given it is the CPU even where CUDA is available
+        self.device = resolve_device("cpu" if int8 and self.settings.device is None else self.settings.device)
         if self.device.type == "cpu":
             keep_freed_memory()  # reuse freed activations' pages: ~2x faster on the CPU (engine/heap.py)
         self.path = resolve_model_path(model)
-        self.hints: EngineHints = engine_hints(read_info(self.path).config)
-        self.dtype = resolve_precision(self.settings.precision, self.device, bf16_on_cpu=self.hints.cpu_bf16)
-        self.model, self.info = shared_model(self.path, self.device, self.dtype)
+        config = read_info(self.path).config
+        self.hints: EngineHints = engine_hints(config)
+        if int8:  # int8 convolutions, the rest in fp32 (engine/quantize.py)
+            check_int8(config, self.device, self.settings.backend)
+            self.dtype = torch.float32
+            self.model, self.info = shared_int8_model(self.path)
+        else:
+            self.dtype = resolve_precision(self.settings.precision, self.device, bf16_on_cpu=self.hints.cpu_bf16)
+            self.model, self.info = shared_model(self.path, self.device, self.dtype)
         self.backend = self.settings.backend
         self.network = None if self.backend == "torch" else backend_network(
             self.backend, self.path, self.device, self.settings.precision, self.settings.num_streams)

@@ -235,6 +235,7 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "fp32": ("precision", "fp32"),
     "fp16": ("precision", "fp16"),
     "bf16": ("precision", "bf16"),
+    "int8": ("precision", "int8"),  # the CPU's int8 mode (engine/quantize.py)
     "system-heap": ("heap", "system"),  # glibc's default malloc settings (VSADCVSR_HEAP=system)
     # the engine's backends other than torch (engine/backends.py)
     "onnxruntime": ("backend", "onnxruntime"),
@@ -277,7 +278,7 @@ def parse_method(text: str) -> MethodSpec:
     ours:MODEL and ours-2d:MODEL (MODEL: "default" or a checkpoint path; ours-2d removes the temporal blocks),
     optionally with a colour fix other than the default wavelet one: ours+adain:MODEL, ours-2d+none:MODEL;
     ours-CONFIG (random weights of a configuration such as tiny, compact, adcvsr: for speed only).
-    An ours method may end in @OPTION[+OPTION...]: a precision (fp32, fp16, bf16; fp32 when none), system-heap
+    An ours method may end in @OPTION[+OPTION...]: a precision (fp32, fp16, bf16, int8; fp32 when none), system-heap
     and/or a backend (onnxruntime, openvino, tensorrt; torch when none), e.g. ours-compact@bf16+system-heap,
     ours-compact@openvino+bf16, ours:default@bf16.
     """
