@@ -142,3 +142,10 @@ def test_the_ffmpeg_command_refuses_int8_on_another_backend(capsys) -> None:
         main(["in.mkv", "out.mkv", "--precision", "int8", "--backend", "onnxruntime"])
     assert e.value.code == 2
     assert "torch backend only" in capsys.readouterr().err
+
+
+def test_the_benchmark_and_evaluation_name_int8_as_a_precision() -> None:
+    from vsadcvsr.eval.methods import parse_method
+
+    assert parse_method("ours-compact@int8").precision == "int8"
+    assert parse_method("ours:default@int8").backend == "torch"
