@@ -28,6 +28,7 @@ import contextlib
 import copy
 import json
 import logging
+import os
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
@@ -305,7 +306,7 @@ def write_qparams(path: Path, checkpoint: Path, qparams: QParams) -> None:
               "weights": f"int8 per channel, symmetric, {WEIGHT_QMIN}..{WEIGHT_QMAX}",
               "activations": "uint8 per tensor, HistogramObserver", "torch": torch.__version__, "qparams": qparams}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{threading.get_ident()}.tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(record, indent=1))
     tmp.replace(path)
 
