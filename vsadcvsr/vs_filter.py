@@ -23,6 +23,7 @@ from .engine.colour import (
 from .engine.scenes import is_cut, scene_difference
 from .engine.settings import Settings, SettingsError, check_int
 from .engine.transfer import plane_to_tensor, tensor_to_plane
+from .material import INT8_CALIBRATION
 
 core = vs.core
 log = logging.getLogger("vsadcvsr")
@@ -299,7 +300,7 @@ def Upscale(
     _check_format(out_fmt, "output")
     _check_size(width, height, out_fmt)
     try:
-        upscaler = Upscaler(model, settings)
+        upscaler = Upscaler(model, settings, calibration=INT8_CALIBRATION)
     except (CheckpointError, ValueError) as e:
         raise _error(str(e)) from None
     scale = upscaler.scale

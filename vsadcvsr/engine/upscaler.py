@@ -18,7 +18,7 @@ from .backends import backend_network
 from .colour_fix import apply_colour_fix
 from .device import available_memory, resolve_device, resolve_precision
 from .heap import keep_freed_memory, trim_if_due
-from .quantize import check_int8, shared_int8_model
+from .int8 import CalibrationSource, check_int8, shared_int8_model
 from .settings import Settings
 from .tiles import run_tiled
 
@@ -52,6 +52,8 @@ class Upscaler:
     :param settings:      the engine's `Settings` (device, precision, tiles, colour fix, streams, memory); None:
                           the defaults on the CPU
     :param render_chunk:  frames the decoder renders at a time (it has no temporal layers)
+    :param calibration:   frames that calibrate precision "int8" where no calibration is shipped or cached
+                          (engine/int8.py); the adapters pass `vsadcvsr.material.INT8_CALIBRATION`
     :param changes:       single settings, over `settings` (e.g. `Upscaler("default", tile=64)`)
     """
 
@@ -61,6 +63,7 @@ class Upscaler:
         settings: Settings | None = None,
         *,
         render_chunk: int = 4,
+        calibration: CalibrationSource | None = None,
         **changes: Any,
     ) -> None:
         base = settings if settings is not None else Settings(device="cpu")
@@ -73,10 +76,10 @@ class Upscaler:
         self.path = resolve_model_path(model)
         config = read_info(self.path).config
         self.hints: EngineHints = engine_hints(config)
-        if int8:  # int8 convolutions, the rest in fp32 (engine/quantize.py)
-            check_int8(config, self.device, self.settings.backend)
+        if int8:  # int8 convolutions, the rest in fp32 (engine/int8.py)
+            check_int8(self.hints.int8, self.device, self.settings.backend)
             self.dtype = torch.float32
-            self.model, self.info = shared_int8_model(self.path)
+            self.model, self.info = shared_int8_model(self.path, calibration)
         else:
             self.dtype = resolve_precision(self.settings.precision, self.device, bf16_on_cpu=self.hints.cpu_bf16)
             self.model, self.info = shared_model(self.path, self.device, self.dtype)

@@ -120,9 +120,10 @@ def write_clip(path: Path, frames: "Any", fps: int = 25) -> Path:
 
 def _engine_upscaler(job: dict[str, Any]) -> "Any":
     from vsadcvsr.engine import Upscaler
+    from vsadcvsr.material import INT8_CALIBRATION
 
     return Upscaler(model=job["checkpoint"], device=job.get("device", "cpu"), precision=job.get("precision", "fp32"),
-                    backend=job.get("backend", "torch"))
+                    backend=job.get("backend", "torch"), calibration=INT8_CALIBRATION)
 
 
 def work_speed(job: dict[str, Any]) -> dict[str, Any]:

@@ -204,6 +204,7 @@ class Ours:
         if self._up is not None:
             return
         from vsadcvsr.checkpoint import CheckpointError, resolve_model_path
+        from vsadcvsr.material import INT8_CALIBRATION
 
         try:
             path = resolve_model_path(self.model)
@@ -214,7 +215,7 @@ class Ours:
             path = strip_temporal(path, Path(self._tmp.name) / "no_temporal.safetensors")
         upscaler, self._stream = _engine()
         self._up = upscaler(model=str(path), device=self.device, precision=self.precision, backend=self.backend,
-                            colour_fix=self.colour_fix)
+                            colour_fix=self.colour_fix, calibration=INT8_CALIBRATION)
 
     def upscale(self, lr: np.ndarray) -> np.ndarray:
         import torch

