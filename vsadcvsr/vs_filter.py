@@ -94,6 +94,33 @@ def _default_matrix(clip: vs.VideoNode) -> vs.VideoNode:
     return clip.std.ModifyFrame(clip, fill)
 
 
+def _check_clip(clip: object) -> vs.VideoFormat:
+    """The format of a clip the filter takes: constant format and size, at least 8 pixels of each chroma plane."""
+    if not isinstance(clip, vs.VideoNode):
+        raise _error("this is not a clip")
+    _check_format(clip.format, "input")
+    if clip.width == 0 or clip.height == 0:
+        raise _error("variable-size clips are not supported")
+    fmt = clip.format
+    assert fmt is not None
+    min_w, min_h = 8 << fmt.subsampling_w, 8 << fmt.subsampling_h
+    if clip.width < min_w or clip.height < min_h:
+        raise _error(f"the clip is too small ({clip.width}x{clip.height}); at least {min_w}x{min_h} is needed")
+    return fmt
+
+
+def _tag_output(out: vs.VideoNode, props: vs.VideoNode, fmt: vs.VideoFormat, out_fmt: vs.VideoFormat) -> vs.VideoNode:
+    """The source's frame props on the output; where the colour family changed, its _Matrix (and, to or from RGB,
+    _Range) set for the output's: RGB is full range, YUV made from RGB is BT.709 limited."""
+    out = core.std.CopyFrameProps(out, props)
+    if out_fmt.color_family != fmt.color_family:
+        tags = {"_Matrix": vs.MATRIX_RGB if out_fmt.color_family == vs.RGB else vs.MATRIX_BT709}
+        if vs.RGB in (fmt.color_family, out_fmt.color_family):
+            tags["_Range"] = vs.RANGE_FULL if out_fmt.color_family == vs.RGB else vs.RANGE_LIMITED
+        out = core.std.SetFrameProps(out, **tags)
+    return out
+
+
 def _check_size(width: object, height: object, fmt: vs.VideoFormat) -> None:
     """The output size the user asked for, checked against the output format's chroma subsampling."""
     for name, value, sub in (("width", width, fmt.subsampling_w), ("height", height, fmt.subsampling_h)):
@@ -275,15 +302,7 @@ def Upscale(
                              through ONNX Runtime); the others run an ONNX export made once per model (docs/onnx.md)
     :return:                 the upscaled clip; frame count, rate and frame props of the input are kept
     """
-    if not isinstance(clip, vs.VideoNode):
-        raise _error("this is not a clip")
-    _check_format(clip.format, "input")
-    if clip.width == 0 or clip.height == 0:
-        raise _error("variable-size clips are not supported")
-    fmt = clip.format
-    min_w, min_h = 8 << fmt.subsampling_w, 8 << fmt.subsampling_h
-    if clip.width < min_w or clip.height < min_h:
-        raise _error(f"the clip is too small ({clip.width}x{clip.height}); at least {min_w}x{min_h} is needed")
+    fmt = _check_clip(clip)
     if fp16 is not None:
         precision = "fp16" if fp16 else "fp32"
     try:
@@ -326,10 +345,4 @@ def Upscale(
         if on_device:  # the planes are in the source's format, matrix and range: the resizer reads them from props
             out = core.std.CopyFrameProps(out, props)
         out = _convert(out, out_fmt, target_w, target_h, props, keep_range=fmt.color_family != vs.RGB)
-    out = core.std.CopyFrameProps(out, props)
-    if out_fmt.color_family != fmt.color_family:  # the source's _Matrix (to or from RGB: _Range) no longer applies
-        tags = {"_Matrix": vs.MATRIX_RGB if out_fmt.color_family == vs.RGB else vs.MATRIX_BT709}
-        if vs.RGB in (fmt.color_family, out_fmt.color_family):  # RGB is full range; from RGB it was made limited
-            tags["_Range"] = vs.RANGE_FULL if out_fmt.color_family == vs.RGB else vs.RANGE_LIMITED
-        out = core.std.SetFrameProps(out, **tags)
-    return out
+    return _tag_output(out, props, fmt, out_fmt)
