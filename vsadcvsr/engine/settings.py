@@ -14,7 +14,7 @@ from .backends import BACKENDS
 from .colour_fix import colour_fix_mode
 from .device import PRECISIONS
 
-#: "int8" is the CPU's int8 mode for the compact family (engine/quantize.py), never chosen by "auto".
+#: "int8" is the CPU's int8 mode for the compact family (model/compact_int8.py, engine/int8.py), never chosen by "auto".
 PRECISION_NAMES: tuple[str, ...] = ("auto", *PRECISIONS, "int8")
 
 

@@ -236,7 +236,7 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "fp32": ("precision", "fp32"),
     "fp16": ("precision", "fp16"),
     "bf16": ("precision", "bf16"),
-    "int8": ("precision", "int8"),  # the CPU's int8 mode (engine/quantize.py)
+    "int8": ("precision", "int8"),  # the CPU's int8 mode (model/compact_int8.py)
     "system-heap": ("heap", "system"),  # glibc's default malloc settings (VSADCVSR_HEAP=system)
     # the engine's backends other than torch (engine/backends.py)
     "onnxruntime": ("backend", "onnxruntime"),
