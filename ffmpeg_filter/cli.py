@@ -22,7 +22,7 @@ from .signals import Interrupted, SignalWatcher
 PROG = "adcvsr-ffmpeg"
 
 USAGE = (
-    f"{PROG} INPUT OUTPUT [--model M] [--device D] [--precision P] [--backend B] [--window N --overlap K]\n"
+    f"{PROG} INPUT OUTPUT [--model M] [--device D] [--precision P] [--backend B] [--compile] [--window N --overlap K]\n"
     f"{' ' * len(PROG)} [--tile T] [--vf-pre FILTERS] [--vf-post FILTERS] [--start S] [--end E] [--overwrite] [-q]\n"
     f"{' ' * len(PROG)} [--allow-lost-frames] [--ffmpeg PATH] [FFmpeg output options, e.g. -c:v libx264 -crf 20]\n"
     f"{' ' * len(PROG)} [--cluster ADDRESS --segment-dir DIR [--segment-frames N] [--worker-cores N]]\n"
@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino", "tensorrt"), default="torch",
                    help="inference runtime (default torch); the others run an ONNX export made once per model, "
                         "tensorrt on an NVIDIA GPU only (docs/onnx.md)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the network (torch backend, not int8): about half a minute per frame size "
+                        "before its second window, then faster; for long encodes")
     p.add_argument("--window", type=int, default=16, help="frames per temporal window (default 16)")
     p.add_argument("--overlap", type=int, default=4,
                    help="frames shared by neighbouring windows, at most half the window (default 4)")

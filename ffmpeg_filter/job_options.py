@@ -26,6 +26,7 @@ class JobOptions:
                             on CPUs with AVX512-BF16/AMX, else fp32), "fp32", "fp16", "bf16" or "int8" (CPU,
                             compact models, opt-in: docs/onnx.md).
     :param backend:         inference runtime: "torch", "onnxruntime", "openvino" or "tensorrt" (docs/onnx.md).
+    :param compile:         torch.compile the network (the engine's `compile`; torch backend, not int8).
     :param window:          frames per temporal window (the engine's `window`).
     :param overlap:         frames shared by neighbouring windows, cross-faded by the engine (at most window/2).
     :param tile:            spatial tile size in input pixels, an int or (width, height); 0 = whole frames
@@ -51,6 +52,7 @@ class JobOptions:
     device: str = "cpu"
     precision: str = "auto"
     backend: str = "torch"
+    compile: bool = False
     window: int = 16
     overlap: int = 4
     tile: int | tuple[int, int] = 0

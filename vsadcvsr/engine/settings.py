@@ -95,6 +95,8 @@ class Settings:
     :param max_memory:      memory budget in MiB for activations and cached windows; 0 = half of the memory
                             available when the engine starts
     :param backend:         inference runtime: torch, onnxruntime, openvino or tensorrt (engine/backends.py)
+    :param compile:         torch.compile the network (torch backend; fp32, fp16 or bf16): about half a minute per
+                            input shape, then faster; for long encodes (engine/compiled.py)
     """
 
     window: int = 16
@@ -108,6 +110,7 @@ class Settings:
     device: str | int | None = None
     max_memory: int = 0
     backend: str = "torch"
+    compile: bool = False
 
     def __post_init__(self) -> None:
         window = check_int("window", self.window, 1)
@@ -136,6 +139,13 @@ class Settings:
         device = _check_device(self.device)
         if self.precision == "int8":
             _check_int8(self.backend, device)
+        if not isinstance(self.compile, bool):
+            raise SettingsError(f"compile must be True or False, not {_given(self.compile)}")
+        if self.compile and self.backend != "torch":
+            raise SettingsError(f"compile applies to the torch backend only, not {self.backend!r} (the others "
+                                "compile the ONNX export themselves)")
+        if self.compile and self.precision == "int8":
+            raise SettingsError("compile applies to fp32, fp16 and bf16, not precision 'int8'")
         for name, value in (("window", window), ("overlap", overlap), ("tile", tile), ("tile_overlap", tile_overlap),
                             ("num_streams", num_streams), ("colour_fix", colour_fix),
                             ("scene_threshold", float(threshold)), ("device", device),

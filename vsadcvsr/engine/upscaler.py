@@ -16,6 +16,7 @@ from ..checkpoint import CheckpointInfo, load_model, read_info, resolve_model_pa
 from ..model import EngineHints, engine_hints
 from .backends import backend_network
 from .colour_fix import apply_colour_fix
+from .compiled import CompiledNetwork
 from .device import available_memory, resolve_device, resolve_precision
 from .heap import keep_freed_memory, trim_if_due
 from .int8 import CalibrationSource, check_int8, shared_int8_model
@@ -84,6 +85,8 @@ class Upscaler:
             self.dtype = resolve_precision(self.settings.precision, self.device, bf16_on_cpu=self.hints.cpu_bf16)
             self.model, self.info = shared_model(self.path, self.device, self.dtype)
         self.backend = self.settings.backend
+        # torch.compile for the shapes that recur (engine/compiled.py); None: the network as it is
+        self.compiled = CompiledNetwork(self.model) if self.settings.compile else None
         self.network = None if self.backend == "torch" else backend_network(
             self.backend, self.path, self.device, self.settings.precision, self.settings.num_streams)
         self.scale = self.hints.scale
@@ -186,7 +189,8 @@ class Upscaler:
             return self.network(x[None])[0]
         y = x if self.hints.fp32_input else x.to(self.dtype)
         y = y.contiguous(memory_format=torch.channels_last)
-        return self.model(y[None], render_chunk=self.render_chunk)[0].float()
+        net = self.model if self.compiled is None else self.compiled
+        return net(y[None], render_chunk=self.render_chunk)[0].float()
 
     @torch.inference_mode()
     def upscale_window(self, frames: Tensor) -> Tensor:

@@ -123,7 +123,8 @@ def _engine_upscaler(job: dict[str, Any]) -> "Any":
     from vsadcvsr.material import INT8_CALIBRATION
 
     return Upscaler(model=job["checkpoint"], device=job.get("device", "cpu"), precision=job.get("precision", "fp32"),
-                    backend=job.get("backend", "torch"), calibration=INT8_CALIBRATION)
+                    backend=job.get("backend", "torch"), compile=job.get("compile", False),
+                    calibration=INT8_CALIBRATION)
 
 
 def work_speed(job: dict[str, Any]) -> dict[str, Any]:
@@ -148,6 +149,12 @@ def work_speed(job: dict[str, Any]) -> dict[str, Any]:
             up.upscale_window(x)
             if cuda:
                 torch.cuda.synchronize()
+
+        if up.compiled is not None:  # the second window of a shape compiles it: both before the warm-up run
+            t0 = time.perf_counter()
+            fn()
+            fn()
+            extra["compile_s"] = time.perf_counter() - t0
     else:
         from vsadcvsr.eval.methods import build_method
 
@@ -296,6 +303,7 @@ def section_speed(args: argparse.Namespace, tmp: Path, rows: list[dict[str, Any]
             if spec.ours:
                 job["checkpoint"] = str(checkpoint_of(spec, tmp))
                 job["precision"], job["env"], job["backend"] = spec.precision, spec.env(), spec.backend
+                job["compile"] = spec.compile
             log.warning("speed: %s at %dx%d ...", m, w, h)
             r = run_worker(job, timeout=args.timeout)
             r.update({"section": "speed", "method": m, "size": f"{w}x{h}", "frames_per_run": job["frames"]})
@@ -312,6 +320,8 @@ def section_speed(args: argparse.Namespace, tmp: Path, rows: list[dict[str, Any]
             note = r.get("skipped") or r.get("error") or ""
             if r.get("warmup_counted"):
                 note = "one run, warm-up included"
+            if "compile_s" in r:
+                note = (note + f"; its first two windows (the compile) took {r['compile_s']:.0f} s").strip("; ")
             if "tile" in r and r["tile"]:
                 note = (note + f"; tiled {r['tile']}px").strip("; ")
             if parse_method(r["method"]).ours and "frames_per_run" in r:

@@ -195,6 +195,7 @@ class Ours:
     device: str = "cpu"
     precision: str = "fp32"
     backend: str = "torch"
+    compile: bool = False
     warmup_frames: int = 16  # one whole window
     _up: object | None = field(default=None, repr=False)
     _tmp: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
@@ -215,7 +216,7 @@ class Ours:
             path = strip_temporal(path, Path(self._tmp.name) / "no_temporal.safetensors")
         upscaler, self._stream = _engine()
         self._up = upscaler(model=str(path), device=self.device, precision=self.precision, backend=self.backend,
-                            colour_fix=self.colour_fix, calibration=INT8_CALIBRATION)
+                            compile=self.compile, colour_fix=self.colour_fix, calibration=INT8_CALIBRATION)
 
     def upscale(self, lr: np.ndarray) -> np.ndarray:
         import torch
@@ -232,12 +233,13 @@ BUILTIN = ("lanczos", "bicubic", *PEERS)
 COLOUR_FIXES = ("wavelet", "adain", "none")
 #: Options after "@" in an ours method ("ours-compact@bf16+system-heap"): option -> (MethodSpec field, value).
 #: A new option is one entry here (and a field of MethodSpec where it sets something new).
-OPTIONS: dict[str, tuple[str, str]] = {
+OPTIONS: dict[str, tuple[str, Any]] = {
     "fp32": ("precision", "fp32"),
     "fp16": ("precision", "fp16"),
     "bf16": ("precision", "bf16"),
     "int8": ("precision", "int8"),  # the CPU's int8 mode (model/compact_int8.py)
     "system-heap": ("heap", "system"),  # glibc's default malloc settings (VSADCVSR_HEAP=system)
+    "compile": ("compile", True),  # torch.compile the network (engine/compiled.py)
     # the engine's backends other than torch (engine/backends.py)
     "onnxruntime": ("backend", "onnxruntime"),
     "openvino": ("backend", "openvino"),
@@ -259,6 +261,7 @@ class MethodSpec:
     precision: str = "fp32"
     heap: str | None = None  # "system": glibc's default malloc settings
     backend: str = "torch"  # the engine backend that runs the network
+    compile: bool = False  # torch.compile the network (engine/compiled.py)
     parts: tuple[tuple[MethodSpec, float], ...] = ()  # blend: (method, weight)
 
     @property
@@ -279,9 +282,9 @@ def parse_method(text: str) -> MethodSpec:
     ours:MODEL and ours-2d:MODEL (MODEL: "default" or a checkpoint path; ours-2d removes the temporal blocks),
     optionally with a colour fix other than the default wavelet one: ours+adain:MODEL, ours-2d+none:MODEL;
     ours-CONFIG (random weights of a configuration such as tiny, compact, adcvsr: for speed only).
-    An ours method may end in @OPTION[+OPTION...]: a precision (fp32, fp16, bf16, int8; fp32 when none), system-heap
-    and/or a backend (onnxruntime, openvino, tensorrt; torch when none), e.g. ours-compact@bf16+system-heap,
-    ours-compact@openvino+bf16, ours:default@bf16.
+    An ours method may end in @OPTION[+OPTION...]: a precision (fp32, fp16, bf16, int8; fp32 when none), system-heap,
+    compile and/or a backend (onnxruntime, openvino, tensorrt; torch when none), e.g. ours-compact@bf16+system-heap,
+    ours-compact@openvino+bf16, ours:default@bf16, ours-compact@compile.
     """
     if text.startswith("blend:"):
         parts = []
@@ -362,6 +365,7 @@ def build_method(spec: str | MethodSpec) -> Method:
     assert s.model is not None
     label = s.kind if s.model == "default" else f"{s.kind}[{Path(s.model).stem}]"
     options = [x for x, default in ((s.precision, "fp32"), (s.backend, "torch")) if x != default]
+    options += ["compile"] if s.compile else []
     suffix = (f"+{s.colour_fix}" if s.colour_fix else "") + ("@" + "+".join(options) if options else "")
     return Ours(label + suffix, s.model, s.kind == "ours", s.colour_fix or "wavelet", precision=s.precision,
-                backend=s.backend)
+                backend=s.backend, compile=s.compile)
