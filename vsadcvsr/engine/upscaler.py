@@ -19,7 +19,7 @@ from .colour_fix import apply_colour_fix
 from .compiled import CompiledNetwork
 from .device import available_memory, resolve_device, resolve_precision
 from .heap import keep_freed_memory, trim_if_due
-from .int8 import CalibrationSource, check_int8, shared_int8_model
+from .int8 import CalibrationSource, int8_support, shared_int8_model
 from .settings import Settings
 from .tiles import run_tiled
 
@@ -78,9 +78,8 @@ class Upscaler:
         config = read_info(self.path).config
         self.hints: EngineHints = engine_hints(config)
         if int8:  # int8 convolutions, the rest in fp32 (engine/int8.py)
-            check_int8(self.hints.int8, self.device, self.settings.backend)
-            self.dtype = torch.float32
-            self.model, self.info = shared_int8_model(self.path, calibration)
+            self.dtype = torch.float32  # the CPU and the torch backend: Settings checked them
+            self.model, self.info = shared_int8_model(self.path, int8_support(self.path), calibration)
         else:
             self.dtype = resolve_precision(self.settings.precision, self.device, bf16_on_cpu=self.hints.cpu_bf16)
             self.model, self.info = shared_model(self.path, self.device, self.dtype)
