@@ -12,10 +12,10 @@ from pathlib import Path
 
 import _installed  # noqa: F401  (one line, not a traceback, where vsadcvsr is not installed)
 
-from vsadcvsr.checkpoint import CheckpointError, read_info, resolve_model_path
-from vsadcvsr.engine.int8 import bundled_file, calibrate_checkpoint, check_int8, write_qparams
+from vsadcvsr.checkpoint import CheckpointError, resolve_model_path
+from vsadcvsr.engine.int8 import bundled_file, calibrate_checkpoint, int8_support, write_qparams
 from vsadcvsr.material import INT8_CALIBRATION
-from vsadcvsr.model import Int8Error, engine_hints
+from vsadcvsr.model import Int8Error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,10 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     try:
         path = resolve_model_path(a.model)
-        import torch
-
-        support = check_int8(engine_hints(read_info(path).config).int8, torch.device("cpu"), "torch")
-        qparams = calibrate_checkpoint(path, INT8_CALIBRATION)
+        support = int8_support(path)
+        qparams = calibrate_checkpoint(path, support, INT8_CALIBRATION)
     except (CheckpointError, Int8Error) as e:
         print(f"calibrate_int8: {e}", file=sys.stderr)
         return 1

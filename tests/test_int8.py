@@ -160,15 +160,18 @@ def test_the_benchmark_and_evaluation_name_int8_as_a_precision() -> None:
     assert parse_method("ours:default@int8").backend == "torch"
 
 
-def test_the_bundled_default_ships_its_calibration(default_path) -> None:
-    """The calibration beside the default is for exactly these weights and this scheme (retraining the default
-    without `python scripts/calibrate_int8.py` fails here), on the engine's calibration frames, for every module."""
+@pytest.mark.parametrize("name", ["default", "compact-s2"])
+def test_the_bundled_compact_models_ship_their_calibration(name) -> None:
+    """The calibration beside a bundled compact model is for exactly these weights and this scheme (retraining it
+    without `python scripts/calibrate_int8.py --model NAME` fails here), on the engine's calibration frames, for
+    every module."""
     import json
 
-    found = read_qparams(bundled_file(default_path), default_path, COMPACT_INT8)
+    path = resolve_model_path(name)
+    found = read_qparams(bundled_file(path), path, COMPACT_INT8)
     assert found is not None
-    assert json.loads(bundled_file(default_path).read_text())["frames"] == INT8_CALIBRATION.name
-    model, _ = load_model(default_path)
+    assert json.loads(bundled_file(path).read_text())["frames"] == INT8_CALIBRATION.name
+    model, _ = load_model(path)
     Int8Compact(model, found)  # every module's range is there (else ValueError)
 
 
