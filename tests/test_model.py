@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,8 @@ def imported(tmp_path_factory: pytest.TempPathFactory):
     net, dec = write_adcsr_files(folder)
     out = folder / "adcvsr.safetensors"
     import_adcsr(net, dec, out)
-    return folder, out
+    yield folder, out
+    shutil.rmtree(folder, ignore_errors=True)  # 4 GB: a full suite must fit a small CI disk
 
 
 @pytest.mark.slow
@@ -75,6 +77,7 @@ def test_importer_rejects_a_wrong_shape_and_a_missing_key(tmp_path) -> None:
     torch.save(half_decoder_checkpoint(), tmp_path / "dec.ckpt")
     with pytest.raises(CheckpointError, match=r"wrong shape.*unet\.conv_in\.weight"):
         import_adcsr(tmp_path / "bad.pkl", tmp_path / "dec.ckpt", tmp_path / "o.safetensors")
+    (tmp_path / "bad.pkl").unlink()  # 1.8 GB each: one at a time
     missing = {k: v for k, v in state.items() if "mid_block.attentions.0.proj_out.bias" not in k}
     torch.save(missing, tmp_path / "missing.pkl")
     with pytest.raises(CheckpointError, match=r"missing.*unet\.mid_block\.attentions\.0\.proj_out\.bias"):
