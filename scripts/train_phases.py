@@ -25,15 +25,26 @@ from vsadcvsr.train.options import add_run_options, config_from_args
 from vsadcvsr.train.trainer import Trainer, set_cuda_precision
 
 
-def _phase(text: str) -> tuple[float, float]:
-    lr, _, seconds = text.partition(":")
-    return float(lr), float(seconds)
+def _phase(text: str) -> tuple[float, float, int]:
+    """LR:SECONDS or LR:SECONDS:STEPS (the phase ends at whichever comes first)."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise argparse.ArgumentTypeError(f"a phase is LR:SECONDS or LR:SECONDS:STEPS, not {text!r}")
+    try:
+        lr, seconds, steps = float(parts[0]), float(parts[1]), int(parts[2]) if len(parts) == 3 else 0
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a phase is LR:SECONDS or LR:SECONDS:STEPS, not {text!r}") from None
+    if lr <= 0 or seconds <= 0 or steps < 0:
+        raise argparse.ArgumentTypeError(f"a phase needs a positive learning rate and time, not {text!r}")
+    return lr, seconds, steps
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_run_options(ap, "phases")
-    ap.add_argument("--phases", type=_phase, nargs="+", required=True, metavar="LR:SECONDS")
+    ap.add_argument("--phases", type=_phase, nargs="+", required=True, metavar="LR:SECONDS[:STEPS]",
+                    help="one per phase; with STEPS a phase also ends after that many steps (runs that compare "
+                    "recipes end at the same step on any machine)")
     ap.add_argument("--export", type=Path, default=None, help="prefix: PREFIX-pN.safetensors after phase N (fp16)")
     return ap
 
@@ -48,10 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args(a, steps=10**9, lr=a.phases[0][0], lr_halve_at=1.0)
     trainer = Trainer(cfg)
     logging.getLogger(__name__).info("config %s phases %s", json.dumps(cfg.to_json()), a.phases)
-    for i, (lr, seconds) in enumerate(a.phases):
+    trainer.load_state()  # the step a resumed run is at, for the phases' step limits
+    for i, (lr, seconds, steps) in enumerate(a.phases):
         trainer.cfg.lr = lr
-        reason = trainer.fit(max_seconds=seconds)
-        logging.getLogger(__name__).info("phase %d (lr %g, %g s) ended at step %d", i, lr, seconds, trainer.step)
+        reason = trainer.fit(max_seconds=seconds, until=trainer.step + steps if steps else None)
+        logging.getLogger(__name__).info("phase %d (lr %g, %g s, %d steps) ended at step %d", i, lr, seconds, steps,
+                                         trainer.step)
         if a.export is not None:
             trainer.export(f"{a.export}-p{i}.safetensors", extra={"phases": json.dumps(a.phases[: i + 1])},
                            dtype=torch.float16)

@@ -1,4 +1,5 @@
-"""Trainer: resume equals an uninterrupted run; exports (fp32, fp16) load; GPU-resident batches; timed phases."""
+"""Trainer: resume equals an uninterrupted run; exports (fp32, fp16) load; GPU-resident batches; timed phases;
+the student's moving average."""
 from __future__ import annotations
 
 import dataclasses
@@ -130,6 +131,47 @@ def test_timed_phases_export_after_each_phase(tmp_path: Path) -> None:
         assert int(info.metadata["steps"]) >= i + 1  # each phase runs at least one step
     lines = (tmp_path / "r" / "log.jsonl").read_text().splitlines()
     assert json.loads(lines[0])["lr"] == 1e-3 and json.loads(lines[-1])["lr"] == 1e-4
+
+
+def test_phases_with_a_step_limit_end_at_the_same_step_on_any_machine(tmp_path: Path) -> None:
+    import argparse
+
+    import pytest
+
+    tp, data = _train_phases_and_data(tmp_path)
+    args = ["--data", str(data), "--run-dir", str(tmp_path / "r"), "--batch", "2", "--crop", "16",
+            "--log-every", "1", "--export", str(tmp_path / "m")]
+    tp.main(args + ["--phases", "1e-3:600:3", "1e-4:600:2"])
+    assert [load_model(tmp_path / f"m-p{i}.safetensors")[1].metadata["steps"] for i in (0, 1)] == ["3", "5"]
+    tp.main(args + ["--phases", "1e-4:600:2"])  # resumed: the limit counts from where the run stands
+    assert load_model(tmp_path / "m-p0.safetensors")[1].metadata["steps"] == "7"
+    for bad in ("1e-3", "1e-3:10:x", "0:10", "1e-3:10:-1"):
+        with pytest.raises(argparse.ArgumentTypeError, match="a phase"):
+            tp._phase(bad)
+
+
+def test_the_moving_average_of_the_student_is_kept_resumed_and_exported(tmp_path: Path) -> None:
+    import pytest
+
+    cfg = dataclasses.replace(_cfg(tmp_path / "a", 2), ema=0.5)
+    t = Trainer(cfg, dataset=fx.dataset(4), material=fx.material())
+    live = [{k: v.clone() for k, v in t.gen.student.state_dict().items()}]
+    for _ in range(2):
+        t.train_step()
+        live.append({k: v.clone() for k, v in t.gen.student.state_dict().items()})
+    key = next(k for k, v in live[0].items() if v.is_floating_point())
+    expected = 0.25 * live[0][key] + 0.25 * live[1][key] + 0.5 * live[2][key]  # e = d e + (1 - d) w, twice
+    assert torch.allclose(t.ema[key], expected, atol=1e-7) and not torch.allclose(t.ema[key], live[2][key])
+    t.export(tmp_path / "m.safetensors")
+    model, _ = load_model(tmp_path / "m.safetensors")
+    assert torch.equal(model.state_dict()[key], t.ema[key])  # the average is what ships, not the live weights
+    t.save_state()
+    export_state(tmp_path / "a" / "state.pt", tmp_path / "s.safetensors")
+    assert torch.equal(load_model(tmp_path / "s.safetensors")[0].state_dict()[key], t.ema[key])
+    resumed = Trainer(cfg, dataset=fx.dataset(4), material=fx.material())
+    assert resumed.load_state() and torch.equal(resumed.ema[key], t.ema[key])
+    with pytest.raises(ValueError, match="ema must be a decay in"):
+        Trainer(dataclasses.replace(cfg, ema=1.0), dataset=fx.dataset(4), material=fx.material())
 
 
 def test_batches_cut_from_device_resident_clips_equal_the_host_path(tmp_path: Path) -> None:

@@ -94,6 +94,9 @@ class TrainConfig:
     adv_start: int = 0  # steps in which the discriminator trains alone before the student sees its term
     lowband_weight: float = 0.0  # fidelity anchor: output's low band vs the LR input's (losses.lowband_loss)
     grid_weight: float = 0.0  # sub-pixel phase means of the output vs the HR frames' (losses.grid_loss)
+    # decay of an exponential moving average of the student's weights, updated after each step and exported in
+    # place of the live weights (0: off); 0.99 averages over about the last 100 steps
+    ema: float = 0.0
     seed: int = 0
     deterministic: bool = False
     log_every: int = 10
@@ -163,6 +166,8 @@ class Trainer:
             raise ValueError(f"Trainer: teacher_mix must be losses or blend, got {cfg.teacher_mix!r}")
         if cfg.disc_backbone not in ("paper", "x4plus", "scratch"):
             raise ValueError(f"Trainer: disc_backbone must be paper, x4plus or scratch, got {cfg.disc_backbone!r}")
+        if not 0.0 <= cfg.ema < 1.0:
+            raise ValueError(f"Trainer: ema must be a decay in [0, 1), got {cfg.ema}")
         if cfg.adv_heads not in ("both", "detail"):
             raise ValueError(f"Trainer: adv_heads must be both or detail, got {cfg.adv_heads!r}")
         unknown = set(cfg.teachers) - {"gt", "animevideov3", "x4plus"}
@@ -228,6 +233,7 @@ class Trainer:
         self.base: dict[str, str] | None = None  # provenance and licence of imported initial weights
         if cfg.init:
             self._init_from(cfg.init)
+        self.ema: dict[str, Tensor] | None = self._fresh_ema() if cfg.ema > 0 else None
         self._uses_encoder = cfg.feature_weight > 0 or cfg.ae_weight > 0
         self.gen_ddp: nn.Module = self.gen
         self.disc_ddp: nn.Module | None = self.disc
@@ -273,6 +279,25 @@ class Trainer:
         self.gen.load_state_dict(gen)
         log.info("init: %s from %s (stage %s, step %s)", what, path, st.get("stage"), st.get("step"))
 
+    def _fresh_ema(self) -> dict[str, Tensor]:
+        """The moving average's start: a copy of the student's weights now."""
+        return {k: v.detach().clone() for k, v in self.gen.student.state_dict().items()}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.ema is None:
+            return
+        d = self.cfg.ema
+        for k, v in self.gen.student.state_dict().items():
+            if v.is_floating_point():
+                self.ema[k].mul_(d).add_(v.detach(), alpha=1.0 - d)
+            else:
+                self.ema[k].copy_(v)
+
+    def exported_student(self) -> dict[str, Tensor]:
+        """The student's weights as exported: the moving average where `ema` is on, else the live weights."""
+        return dict(self.ema) if self.ema is not None else dict(self.gen.student.state_dict())
+
     def state(self) -> dict[str, Any]:
         """Everything a resume needs: weights, optimisers, step, RNG states, config."""
         st: dict[str, Any] = {
@@ -285,6 +310,8 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
         }
+        if self.ema is not None:
+            st["ema"] = self.ema
         if self.disc is not None and self.opt_d is not None:
             st["disc"] = self.disc.state_dict()
             st["opt_d"] = self.opt_d.state_dict()
@@ -310,6 +337,8 @@ class Trainer:
             return False
         self.gen.load_state_dict(st["gen"])
         self.opt_g.load_state_dict(st["opt_g"])
+        if self.ema is not None:  # a state without one (ema newly turned on) starts the average here
+            self.ema = {k: v.to(self.device) for k, v in st["ema"].items()} if "ema" in st else self._fresh_ema()
         if self.disc is not None and self.opt_d is not None:
             self.disc.load_state_dict(st["disc"])
             self.opt_d.load_state_dict(st["opt_d"])
@@ -482,6 +511,7 @@ class Trainer:
         norm = torch.nn.utils.clip_grad_norm_(self.gen.parameters(), self.cfg.grad_clip or float("inf"))
         terms["grad_norm"] = float(norm)
         self.opt_g.step()
+        self._update_ema()
         if self.disc is not None and self.opt_d is not None:
             for g in self.opt_d.param_groups:
                 g["lr"] = self.cfg.d_lr * scale
@@ -551,12 +581,12 @@ class Trainer:
         return reason
 
     def export(self, path: str | Path, extra: dict[str, str] | None = None, dtype: torch.dtype | None = None) -> None:
-        """Writes the student as a vsadcvsr checkpoint (safetensors + metadata, tensors in `dtype`) and the feature
+        """Writes the student (its moving average where `ema` is on) as a vsadcvsr checkpoint (safetensors + metadata, tensors in `dtype`) and the feature
         encoder beside it (`encoder_path`, for training on from it); rank 0 only."""
         if self.rank != 0:
             return
         gen = self.gen  # the Generator itself: DDP wraps it as gen_ddp
-        _export(path, dict(gen.student.state_dict()), self.model_cfg, self.cfg, self.step, self.data.meta, extra,
+        _export(path, self.exported_student(), self.model_cfg, self.cfg, self.step, self.data.meta, extra,
                 dtype, self.base)
         _export_encoder(path, dict(gen.encoder.state_dict()), dtype)
 
@@ -620,6 +650,7 @@ def export_state(state_path: str | Path, path: str | Path, extra: dict[str, str]
         with np.load(cfg.data) as z:
             data_meta = json.loads(str(z["meta"]))
     student = {k[len("student."):]: v for k, v in st["gen"].items() if k.startswith("student.")}
+    student = st.get("ema", student)  # the moving average where the run kept one, as Trainer.export
     _export(path, student, get_config(cfg.model), cfg, int(st["step"]), data_meta, extra, dtype, st.get("base"))
     _export_encoder(path, {k[len("encoder."):]: v for k, v in st["gen"].items() if k.startswith("encoder.")}, dtype)
 
