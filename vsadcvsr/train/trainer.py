@@ -581,8 +581,8 @@ class Trainer:
         return reason
 
     def export(self, path: str | Path, extra: dict[str, str] | None = None, dtype: torch.dtype | None = None) -> None:
-        """Writes the student (its moving average where `ema` is on) as a vsadcvsr checkpoint (safetensors + metadata, tensors in `dtype`) and the feature
-        encoder beside it (`encoder_path`, for training on from it); rank 0 only."""
+        """Writes the student (its moving average where `ema` is on) as a vsadcvsr checkpoint (safetensors +
+        metadata, tensors in `dtype`) and the feature encoder beside it (`encoder_path`); rank 0 only."""
         if self.rank != 0:
             return
         gen = self.gen  # the Generator itself: DDP wraps it as gen_ddp
