@@ -5,6 +5,7 @@
 #   sh cmd_H.sh                                  # H: dual-head (detail + consistency), frozen x4plus backbone
 #   sh cmd_H.sh I --adv-heads detail             # I: the detail head alone
 #   sh cmd_H.sh J --disc-backbone scratch        # J: both heads on a backbone trained from scratch
+#   sh cmd_H.sh K --adv-pixel-weight 0           # K: the control: the same losses and batches, no adversarial term
 # Data: /work/scratch/stage2/data/train.npz with x4plus added (MODEL_CARD.md "Stage 2 attempts" has the commands).
 RUN=${1:-H}; [ $# -gt 0 ] && shift
 cd "$(dirname "$0")/../../.." && export PYTHONPATH="$PWD" OMP_NUM_THREADS=1   # the repository root
