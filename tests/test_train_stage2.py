@@ -15,7 +15,14 @@ import torch
 
 from vsadcvsr.train import synthetic as fx
 from vsadcvsr.train.discriminators import BackboneDiscriminator
-from vsadcvsr.train.losses import SAMPLE_LABELS, balanced_discriminator_loss, grid_loss, lowband_loss, subpixel_phases
+from vsadcvsr.train.losses import (
+    SAMPLE_LABELS,
+    balanced_discriminator_loss,
+    grid_loss,
+    lowband_loss,
+    subpixel_phases,
+    temporal_loss,
+)
 from vsadcvsr.train.trainer import TrainConfig, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +88,7 @@ def _cfg(tmp_path: Path, **kw: object) -> TrainConfig:
     base = dict(data="", run_dir=str(tmp_path), model="compact", stage=2, steps=1, batch=2, crop=16, frames=3,
                 lr=1e-3, d_lr=1e-3, pixel_weight=1.0, feature_weight=0.0, ae_weight=0.0, disc_backbone="x4plus",
                 disc_depths=[1, 3], disc_width=16, disc_crop=32, log_every=1, deterministic=True,
-                checkpoint_every_s=1e9, lowband_weight=1.0, grid_weight=1.0)
+                checkpoint_every_s=1e9, lowband_weight=1.0, grid_weight=1.0, temporal_weight=1.0)
     base.update(kw)
     return TrainConfig(**base)  # type: ignore[arg-type]
 
@@ -119,7 +126,7 @@ def test_one_stage2_step_changes_only_the_heads_and_the_student(tmp_path: Path) 
         yd, yc = SAMPLE_LABELS[kind]
         assert (f"d_acc_detail_{kind}" in terms) == bool(yd)
         assert (f"d_acc_consistency_{kind}" in terms) == bool(yc)
-    assert {"adv_pixel", "lowband", "grid"} <= terms.keys()
+    assert {"adv_pixel", "lowband", "grid", "temporal"} <= terms.keys()
     st = tr.state()
     assert not any("graph" in k for k in st["disc"])
 
@@ -184,6 +191,22 @@ def test_lowband_anchor_ignores_detail_and_sees_a_colour_shift() -> None:
     checker = (torch.arange(64)[:, None] + torch.arange(64)[None]) % 2 * 0.4 - 0.2  # zero mean per 2x2
     assert float(lowband_loss(up + checker, lr)) < 1e-6
     assert float(lowband_loss(up + 0.1, lr)) == pytest.approx(0.1, abs=1e-5)
+
+
+def test_temporal_loss_costs_flicker_and_not_the_reference_motion() -> None:
+    hr = torch.rand(2, 4, 3, 32, 32) * 2 - 1
+    moving = torch.roll(hr, shifts=1, dims=-1).cumsum(1).clamp(-1, 1)  # frames that change a lot, together
+    assert float(temporal_loss(moving, moving)) == 0.0
+    assert float(temporal_loss(moving + 0.1, moving)) < 1e-6  # a steady offset: no flicker
+    pops = torch.tensor([0.0, 0.1, 0.0, 0.1]).view(1, 4, 1, 1, 1)  # brightness that pops every other frame
+    assert float(temporal_loss(moving + pops, moving)) == pytest.approx(0.05, abs=1e-3)  # half of 0.1 luma, per step
+    with pytest.raises(ValueError, match="2 frames or more"):
+        temporal_loss(hr[:, :1], hr[:, :1])
+
+
+def test_the_temporal_term_needs_clips_of_two_frames(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="temporal_weight needs clips of 2 frames"):
+        Trainer(_cfg(tmp_path, frames=1), dataset=fx.dataset(2), material=fx.material())
 
 
 # ---- the option builder: one set of options for both scripts ------------------------------------------------------

@@ -212,3 +212,13 @@ def subpixel_phases(x: Tensor, window: int = 8) -> Tensor:
 def grid_loss(x_s: Tensor, ref: Tensor, window: int = 8) -> Tensor:
     """L1 between the sub-pixel phase means of the output and of a reference (the HR frames), in luma [0, 1]."""
     return (subpixel_phases(x_s, window) - subpixel_phases(ref, window)).abs().mean()
+
+
+def temporal_loss(x_s: Tensor, ref: Tensor) -> Tensor:
+    """Flicker term: L1 between the frame-to-frame luma changes of the output and of a reference (the HR frames);
+    x_s, ref (B, T, 3, H, W) in [-1, 1], T >= 2. Change the reference has (its motion) costs nothing; change it
+    lacks (a texture or brightness that pops from frame to frame) costs its size."""
+    if x_s.dim() != 5 or x_s.shape[1] < 2:
+        raise ValueError(f"temporal_loss needs clips of 2 frames or more, (B, T, 3, H, W), not {tuple(x_s.shape)}")
+    a, b = luma(_flat(x_s)).view(*x_s.shape[:2], -1), luma(_flat(ref)).view(*ref.shape[:2], -1)
+    return ((a[:, 1:] - a[:, :-1]) - (b[:, 1:] - b[:, :-1])).abs().mean()

@@ -69,6 +69,7 @@ def add_run_options(ap: argparse.ArgumentParser, script: str) -> None:
     opt("ae_weight", float, "the feature encoder's autoencoder term")
     opt("lowband_weight", float, "fidelity anchor: L1 of the output's 8x8 block means to the LR input's")
     opt("grid_weight", float, "sub-pixel grid term: the output's 4-px phase means against the HR frames'")
+    opt("temporal_weight", float, "flicker term: the output's frame-to-frame luma changes against the HR frames'")
     opt("ema", float, "decay of a moving average of the student's weights, exported in place of the live weights "
         "(0: off; 0.99: about the last 100 steps)")
     opt("pixel_colour_fix", str, "wavelet: the pixel losses see the output after the engine's wavelet colour fix",

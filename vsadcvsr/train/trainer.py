@@ -44,6 +44,7 @@ from .losses import (
     grid_loss,
     lowband_loss,
     pixel_regression,
+    temporal_loss,
 )
 from .state_file import load_state_file
 
@@ -94,6 +95,7 @@ class TrainConfig:
     adv_start: int = 0  # steps in which the discriminator trains alone before the student sees its term
     lowband_weight: float = 0.0  # fidelity anchor: output's low band vs the LR input's (losses.lowband_loss)
     grid_weight: float = 0.0  # sub-pixel phase means of the output vs the HR frames' (losses.grid_loss)
+    temporal_weight: float = 0.0  # flicker: frame-to-frame luma changes of the output vs the HR's (temporal_loss)
     # decay of an exponential moving average of the student's weights, updated after each step and exported in
     # place of the live weights (0: off); 0.99 averages over about the last 100 steps
     ema: float = 0.0
@@ -168,6 +170,8 @@ class Trainer:
             raise ValueError(f"Trainer: disc_backbone must be paper, x4plus or scratch, got {cfg.disc_backbone!r}")
         if not 0.0 <= cfg.ema < 1.0:
             raise ValueError(f"Trainer: ema must be a decay in [0, 1), got {cfg.ema}")
+        if cfg.temporal_weight and cfg.frames == 1:
+            raise ValueError("Trainer: temporal_weight needs clips of 2 frames or more, not frames 1")
         if cfg.adv_heads not in ("both", "detail"):
             raise ValueError(f"Trainer: adv_heads must be both or detail, got {cfg.adv_heads!r}")
         unknown = set(cfg.teachers) - {"gt", "animevideov3", "x4plus"}
@@ -430,6 +434,9 @@ class Trainer:
         if c.grid_weight:
             terms["grid"] = grid_loss(x_s, b["hr"])
             total = total + c.grid_weight * terms["grid"]
+        if c.temporal_weight:
+            terms["temporal"] = temporal_loss(x_s, b["hr"])
+            total = total + c.temporal_weight * terms["temporal"]
         if isinstance(self.disc, BackboneDiscriminator):
             if self.step >= c.adv_start and c.adv_pixel_weight:
                 d = self.disc
