@@ -6,6 +6,9 @@
 #   sh cmd_H.sh I --adv-heads detail             # I: the detail head alone
 #   sh cmd_H.sh J --disc-backbone scratch        # J: both heads on a backbone trained from scratch
 #   sh cmd_H.sh K --adv-pixel-weight 0           # K: the control: the same losses and batches, no adversarial term
+# Runs L-P (sixth session) resume H's state.pt of step 902 copied into runs/L ... runs/P, with 100-step phases at
+# lr 1e-5 (--phases 1e-5:3600:100 ...) and --adv-pixel-weight 1.6 (L), --teachers animevideov3=0.5,x4plus=0.5 (M),
+# and M's teachers with --temporal-weight 2 / 20 / 60 (N / O / P); MODEL_CARD.md has the exact lines.
 # Data: /work/scratch/stage2/data/train.npz with x4plus added (MODEL_CARD.md "Stage 2 attempts" has the commands).
 RUN=${1:-H}; [ $# -gt 0 ] && shift
 cd "$(dirname "$0")/../../.." && export PYTHONPATH="$PWD" OMP_NUM_THREADS=1   # the repository root
