@@ -170,8 +170,6 @@ class Trainer:
             raise ValueError(f"Trainer: disc_backbone must be paper, x4plus or scratch, got {cfg.disc_backbone!r}")
         if not 0.0 <= cfg.ema < 1.0:
             raise ValueError(f"Trainer: ema must be a decay in [0, 1), got {cfg.ema}")
-        if cfg.temporal_weight and cfg.frames == 1:
-            raise ValueError("Trainer: temporal_weight needs clips of 2 frames or more, not frames 1")
         if cfg.adv_heads not in ("both", "detail"):
             raise ValueError(f"Trainer: adv_heads must be both or detail, got {cfg.adv_heads!r}")
         unknown = set(cfg.teachers) - {"gt", "animevideov3", "x4plus"}
@@ -197,6 +195,9 @@ class Trainer:
         self.material = material
         if cfg.crop % 16 or cfg.crop > self.data.lr.shape[2] or cfg.frames > self.data.lr.shape[1]:
             raise ValueError("Trainer: crop must be a multiple of 16 within the stored clips, frames at most theirs")
+        frames = cfg.frames or self.data.lr.shape[1]  # 0: the stored clips' frames (as `batch` reads them)
+        if cfg.temporal_weight and frames < 2:
+            raise ValueError(f"Trainer: temporal_weight needs clips of 2 frames or more, not {frames}")
         if cfg.stage == 2 and self.material is None:
             self.material = load_material()
         self.usable = min(len(self.data.teachers[k]) for k, w in cfg.teachers.items() if w > 0)
