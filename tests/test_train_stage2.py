@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vsadcvsr.train import synthetic as fx
 from vsadcvsr.train.discriminators import BackboneDiscriminator
@@ -20,6 +21,7 @@ from vsadcvsr.train.losses import (
     balanced_discriminator_loss,
     grid_loss,
     lowband_loss,
+    sample_labels,
     subpixel_phases,
     temporal_loss,
 )
@@ -174,6 +176,55 @@ def test_labels_are_balanced_per_label() -> None:
     chance = {k: (_parts(0.0), _parts(0.0)) for k in SAMPLE_LABELS}
     assert balanced_discriminator_loss(always_fake)["consistency"] > balanced_discriminator_loss(chance)["consistency"]
     assert float(balanced_discriminator_loss(always_fake)["acc_consistency_student"]) == 1.0
+
+
+def test_detail_real_video_labels_real_video_real_for_the_detail_head() -> None:
+    assert sample_labels() == SAMPLE_LABELS  # the paper's labels by default
+    labels = sample_labels("video")
+    assert labels["real_video"] == (1, 1)
+    assert {k: v for k, v in labels.items() if k != "real_video"} == {k: v for k, v in SAMPLE_LABELS.items()
+                                                                      if k != "real_video"}
+    d, c = _parts(0.0), _parts(0.0)
+    out = balanced_discriminator_loss({"real_video": (d, c), "student": (_parts(0.0), _parts(0.0))},
+                                      labels=labels)
+    out["total"].backward()
+    assert "acc_detail_real_video" in out
+    assert all(float(p.grad.sum()) < 0 for p in d)  # type: ignore[union-attr]  # pushed up: real
+    with pytest.raises(ValueError, match="detail_real"):
+        sample_labels("photos")
+
+
+def test_detail_real_is_checked_and_logged(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="Trainer: detail_real"):
+        Trainer(_cfg(tmp_path, detail_real="photos"), dataset=fx.dataset(2), material=fx.material())
+    tr = Trainer(_cfg(tmp_path, disc_backbone="scratch", detail_real="video"), dataset=fx.dataset(2),
+                 material=fx.material())
+    assert "d_acc_detail_real_video" in tr.train_step()
+
+
+def test_probe_cost_volume_finds_the_motion_and_a_jump() -> None:
+    """scripts/probe_consistency.py: the cost volume of a clip moving 1 px per frame peaks at dx +1, its soft motion
+    is 1 px, a steady motion has no jerk and a jump (frames out of order) has; the head's parts have their shapes."""
+    from conftest import script_module
+
+    probe = script_module("probe_consistency")
+    torch.manual_seed(0)
+    base = F.normalize(torch.randn(1, 8, 24, 24), dim=1)
+    steady = torch.cat([torch.roll(base, k, dims=-1) for k in range(3)])  # 1 px right per frame
+    jumpy = steady[[0, 2, 1]]
+    with torch.no_grad():
+        cv = probe.cost_volume(steady, 3, 2)[..., 2:-2, 2:-2]
+        assert cv.shape == (2, 25, 20, 20)
+        assert int(cv.mean((0, 2, 3)).argmax()) == 2 * 5 + 3  # dy 0, dx +1
+        assert float(probe.soft_motion(cv, 2)[:, 1].mean()) == pytest.approx(1.0, abs=0.05)
+        s = probe.clip_stats(cv, 1, 2)
+        j = probe.clip_stats(probe.cost_volume(jumpy, 3, 2)[..., 2:-2, 2:-2], 1, 2)
+        assert float(s["jerk"]) < 0.05 < float(j["jerk"])
+        assert float(s["best"]) > 0.99
+        head = probe.CorrelationConsistency(8, width=8, radius=2)
+        parts = head(torch.cat([steady, jumpy]), 3)
+    assert parts[0].shape[:2] == (2, 2) and parts[1].shape == (2, 1, 1)
+    assert probe.auc(np.array([2.0, 3.0]), np.array([1.0, 2.0])) == pytest.approx(0.875)
 
 
 def test_grid_loss_sees_a_4px_pattern_and_not_a_shift_of_content() -> None:

@@ -227,3 +227,4 @@ class BackboneDiscriminator(nn.Module):
             detail += d
             consistency += c
         return detail, consistency
+

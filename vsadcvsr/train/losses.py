@@ -23,6 +23,19 @@ SAMPLE_LABELS: dict[str, tuple[int, int]] = {
     "unrelated_images": (1, -1),
 }
 
+Labels = dict[str, tuple[int, int]]
+
+
+def sample_labels(detail_real: str = "images") -> Labels:
+    """The labels of `SAMPLE_LABELS`, or with `detail_real="video"` real video also labelled real for the detail head
+    (+1, +1): the detail head then compares the student with real footage of the same content, not only with the
+    still photos (a departure from the paper; issue #17)."""
+    if detail_real == "images":
+        return dict(SAMPLE_LABELS)
+    if detail_real == "video":
+        return {**SAMPLE_LABELS, "real_video": (1, 1)}
+    raise ValueError(f"sample_labels: detail_real must be images or video, got {detail_real!r}")
+
 
 def _flat(x: Tensor) -> Tensor:
     return x.reshape(-1, *x.shape[-3:])
@@ -119,14 +132,15 @@ def generator_adversarial(logits: tuple[Tensor, Tensor]) -> Tensor:
     return torch.cat([F.softplus(-d).flatten(), F.softplus(-c).flatten()]).mean()
 
 
-def discriminator_loss(logits: dict[str, tuple[Tensor, Tensor]]) -> dict[str, Tensor]:
-    """Sum over sample types of `softplus(-y_d * D_d) + softplus(-y_c * D_c)`; a label 0 leaves its head out.
+def discriminator_loss(logits: dict[str, tuple[Tensor, Tensor]], labels: Labels = SAMPLE_LABELS) -> dict[str, Tensor]:
+    """Sum over sample types of `softplus(-y_d * D_d) + softplus(-y_c * D_c)` (`labels` per type); a label 0 leaves
+    its head out.
 
     Returns one term per sample type (already summed over the two heads) and their total under "total".
     """
     terms: dict[str, Tensor] = {}
     for kind, (d, c) in logits.items():
-        yd, yc = SAMPLE_LABELS[kind]
+        yd, yc = labels[kind]
         t = d.new_zeros(())
         if yd:
             t = t + F.softplus(-yd * d).mean()
@@ -150,10 +164,11 @@ def _part_accuracy(parts: list[Tensor], y: int) -> Tensor:
 
 
 def balanced_discriminator_loss(logits: dict[str, tuple[list[Tensor], list[Tensor]]],
-                                heads: tuple[str, ...] = ("detail", "consistency")) -> dict[str, Tensor]:
-    """The dual-head loss with the spec's labels (`SAMPLE_LABELS`), balanced per label: for each head, half the
-    weight on the sample types it calls real and half on those it calls fake (each type weighing the same within
-    its half; label-0 types are left out), so that no head can win by answering the majority class.
+                                heads: tuple[str, ...] = ("detail", "consistency"),
+                                labels: Labels = SAMPLE_LABELS) -> dict[str, Tensor]:
+    """The dual-head loss with `labels` (the spec's `SAMPLE_LABELS` unless given), balanced per label: for each
+    head, half the weight on the sample types it calls real and half on those it calls fake (each type weighing the
+    same within its half; label-0 types are left out), so that no head can win by answering the majority class.
 
     `logits` maps a sample type to (detail parts, consistency parts). Returns the loss of each head ("detail",
     "consistency"), their sum ("total"), and the accuracy of each head on each type ("acc_<head>_<type>",
@@ -164,7 +179,7 @@ def balanced_discriminator_loss(logits: dict[str, tuple[list[Tensor], list[Tenso
     for hi, head in enumerate(("detail", "consistency")):
         sides: dict[int, list[Tensor]] = {1: [], -1: []}
         for kind, parts in logits.items():
-            y = SAMPLE_LABELS[kind][hi]
+            y = labels[kind][hi]
             if not y:
                 continue
             sides[y].append(_part_loss(parts[hi], y))

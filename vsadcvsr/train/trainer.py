@@ -44,6 +44,7 @@ from .losses import (
     grid_loss,
     lowband_loss,
     pixel_regression,
+    sample_labels,
     temporal_loss,
 )
 from .state_file import load_state_file
@@ -92,6 +93,7 @@ class TrainConfig:
     disc_crop: int = 64  # HR crop side the backbone discriminator sees (0: the whole batch crop)
     disc_spectral: bool = True  # spectral norm on the heads' trunk convolutions (not on the 1x1 projections)
     adv_heads: str = "both"  # "detail": the detail head alone (the single-head ablation; x4plus/scratch)
+    detail_real: str = "images"  # "video": real video is real for the detail head too (losses.sample_labels)
     adv_start: int = 0  # steps in which the discriminator trains alone before the student sees its term
     lowband_weight: float = 0.0  # fidelity anchor: output's low band vs the LR input's (losses.lowband_loss)
     grid_weight: float = 0.0  # sub-pixel phase means of the output vs the HR frames' (losses.grid_loss)
@@ -172,6 +174,8 @@ class Trainer:
             raise ValueError(f"Trainer: ema must be a decay in [0, 1), got {cfg.ema}")
         if cfg.adv_heads not in ("both", "detail"):
             raise ValueError(f"Trainer: adv_heads must be both or detail, got {cfg.adv_heads!r}")
+        if cfg.detail_real not in ("images", "video"):
+            raise ValueError(f"Trainer: detail_real must be images or video, got {cfg.detail_real!r}")
         unknown = set(cfg.teachers) - {"gt", "animevideov3", "x4plus"}
         if unknown:
             raise ValueError(f"Trainer: unknown teachers {sorted(unknown)}")
@@ -488,7 +492,7 @@ class Trainer:
             detail, consistency = self.disc_ddp(torch.cat(crops).contiguous())
             logits = {k: ([d.split(sizes)[j] for d in detail], [c.split(sizes)[j] for c in consistency])
                       for j, k in enumerate(kinds)}
-            t = balanced_discriminator_loss(logits, self._adv_heads())
+            t = balanced_discriminator_loss(logits, self._adv_heads(), sample_labels(self.cfg.detail_real))
             terms = {f"d_{k}": v for k, v in t.items() if k != "total"}
             terms["d_total"] = t["total"]
             return t["total"], _floats(terms)
@@ -498,8 +502,9 @@ class Trainer:
         imgs = torch.cat([images[k] for k in kinds])
         sizes = [images[k].shape[0] for k in kinds]
         lp, lf = self.disc_ddp(imgs.contiguous(), feats.contiguous())
-        tp = discriminator_loss(split_logits(lp, sizes, kinds))
-        tf = discriminator_loss(split_logits(lf, sizes, kinds))
+        labels = sample_labels(self.cfg.detail_real)
+        tp = discriminator_loss(split_logits(lp, sizes, kinds), labels)
+        tf = discriminator_loss(split_logits(lf, sizes, kinds), labels)
         total = tp["total"] + tf["total"]
         terms = {f"d_pixel_{k}": v for k, v in tp.items()}
         terms.update({f"d_feature_{k}": v for k, v in tf.items()})
