@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
                     "first N clips and write nothing else")
     ap.add_argument("--mild-fraction", type=float, default=0.5)
     ap.add_argument("--static-fraction", type=float, default=0.15)
+    ap.add_argument("--pan", type=int, default=0, metavar="PX",
+                    help="camera pans: each video clip's crop moves by up to PX whole pixels per frame (HR)")
     ap.add_argument("--workers", type=int, default=1, help="processes that degrade clips, or that run "
                     "--add-teacher's teacher (same result for any number)")
     ap.add_argument("--teacher-device", default=None, metavar="DEVICE",
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         name, _, n = t.partition("=")
         teachers[name] = int(n) if n else a.clips
     build_dataset(a.output, load_material(), a.clips, a.frames, a.lr_size, a.seed, teachers,
-                  a.mild_fraction, a.static_fraction, a.workers, a.teacher_device)
+                  a.mild_fraction, a.static_fraction, a.workers, a.teacher_device, a.pan)
     return 0
 
 

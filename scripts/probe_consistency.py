@@ -114,8 +114,9 @@ def _tensor(clip: np.ndarray) -> Tensor:
 
 
 @torch.no_grad()
-def build_cache(n: int, frames: int, size: int, seed: int, depth: int) -> dict[str, Tensor]:
-    """Features (n, T, C, size, size) fp16 of real clips and of the student's output of the same clips."""
+def build_cache(n: int, frames: int, size: int, seed: int, depth: int, pan: int = 0) -> dict[str, Tensor]:
+    """Features (n, T, C, size, size) fp16 of real clips (panning up to `pan` px per frame) and of the student's
+    output of the same clips."""
     material = load_material()
     student, _ = load_model(resolve_model_path("default"))
     backbone = FrozenX4plusFeatures((depth,))
@@ -125,7 +126,7 @@ def build_cache(n: int, frames: int, size: int, seed: int, depth: int) -> dict[s
     real, stud = [], []
     t0 = time.monotonic()
     for i in range(n):
-        clip = video_clip(material, frames, full, rng)
+        clip = video_clip(material, frames, full, rng, pan=pan)
         lr = degrade_clip(clip, 4, seed * 1_000_003 + i, "mild")
         out = student(_tensor(lr)[None]).clamp(-1, 1)[0]
         for src, dst in ((_tensor(clip), real), (out, stud)):
@@ -219,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pan", type=int, default=0, metavar="PX", help="camera pans of up to PX HR pixels per frame")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--cache", type=Path, help="keep the features in this file (.pt) and reuse it when it exists "
                     "(the options that made it are stored with it and must match)")
@@ -233,16 +235,18 @@ def main(argv: list[str] | None = None) -> int:
     if not a.stats and not a.head:
         ap.error("nothing to do: give --stats and/or --head")
     made_by = {"clips": a.clips, "clip_frames": a.clip_frames, "size": a.size, "seed": a.seed, "depth": a.depth}
+    if a.pan:
+        made_by["pan"] = a.pan
     if a.cache and a.cache.is_file():
         cache = torch.load(a.cache)
         if cache.pop("made_by") != made_by:
             ap.error(f"--cache {a.cache} was made with other options; remove it or change the options back")
     else:
-        cache = build_cache(a.clips, a.clip_frames, a.size, a.seed, a.depth)
+        cache = build_cache(a.clips, a.clip_frames, a.size, a.seed, a.depth, a.pan)
         if a.cache:
             with atomic_write(a.cache) as tmp:
                 torch.save({**cache, "made_by": made_by}, tmp)
-    base = {"size": a.size, "depth": a.depth, "clips": a.clips, "held_out": a.held_out}
+    base = {"size": a.size, "depth": a.depth, "clips": a.clips, "held_out": a.held_out, "pan": a.pan}
     for t in a.frames:
         if a.stats:
             print(json.dumps({"stats": True, "frames": t, **base, **stats(cache, t, a.held_out, a.seed)}), flush=True)

@@ -227,6 +227,44 @@ def test_probe_cost_volume_finds_the_motion_and_a_jump() -> None:
     assert probe.auc(np.array([2.0, 3.0]), np.array([1.0, 2.0])) == pytest.approx(0.875)
 
 
+def _still_material(frames: int = 6) -> "object":
+    from vsadcvsr.train.data import Material
+
+    rng = np.random.default_rng(3)
+    still = rng.integers(0, 256, (60, 60, 3), dtype=np.uint8)  # a still shot: any motion in a clip is the pan's
+    return Material([np.repeat(still[None], frames, 0)], ["still"], {})
+
+
+def _shift_between(a: np.ndarray, b: np.ndarray, reach: int) -> tuple[int, int] | None:
+    """(dy, dx) such that b is a moved by it (b[y, x] = a[y + dy, x + dx] on the overlap), or None."""
+    h, w = a.shape[:2]
+    for dy in range(-reach, reach + 1):
+        for dx in range(-reach, reach + 1):
+            ya, yb = max(dy, 0), max(-dy, 0)
+            xa, xb = max(dx, 0), max(-dx, 0)
+            if np.array_equal(a[ya:h - yb, xa:w - xb], b[yb:h - ya, xb:w - xa]):
+                return dy, dx
+    return None
+
+
+def test_video_clip_pans_by_whole_pixels_at_one_speed() -> None:
+    from vsadcvsr.train.data import video_clip
+
+    m = _still_material()
+    rng = np.random.default_rng(0)
+    speeds = set()
+    for _ in range(8):
+        clip = video_clip(m, 4, 24, rng, pan=3)
+        steps = {_shift_between(clip[t], clip[t + 1], 3) for t in range(3)}
+        assert len(steps) == 1 and None not in steps  # one whole-pixel step, the same for every pair
+        speeds |= steps
+    assert len(speeds) > 1 and any(s != (0, 0) for s in speeds)
+    still = video_clip(m, 4, 24, np.random.default_rng(0))
+    assert all(np.array_equal(still[0], f) for f in still)  # no pan: the shot's own (here no) motion
+    with pytest.raises(ValueError, match="video_clip: no shot"):
+        video_clip(m, 6, 58, np.random.default_rng(0), pan=3)  # seed 0 draws 2, 1 px per frame
+
+
 def test_grid_loss_sees_a_4px_pattern_and_not_a_shift_of_content() -> None:
     hr = torch.rand(1, 2, 3, 64, 64) * 2 - 1
     door = torch.zeros(64, 64)

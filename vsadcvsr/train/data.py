@@ -101,14 +101,28 @@ def _crop(img: np.ndarray, size: int, rng: np.random.Generator) -> tuple[int, in
 
 
 def video_clip(m: Material, frames: int, size: int, rng: np.random.Generator,
-               weights: list[float] | None = None) -> np.ndarray:
-    """A random (frames, size, size, 3) uint8 crop of one shot (shots long enough, weighted by length)."""
-    ok = [i for i, s in enumerate(m.shots) if len(s) >= frames and min(s.shape[1:3]) >= size]
+               weights: list[float] | None = None, pan: int = 0) -> np.ndarray:
+    """A random (frames, size, size, 3) uint8 crop of one shot (shots long enough, weighted by length).
+
+    `pan` > 0 adds a camera pan: the crop window moves by a whole number of pixels per frame along each axis, drawn
+    from -pan..pan (the footage's own motion is small; whole pixels keep the pan free of resampling and jitter)."""
+    v = rng.integers(-pan, pan + 1, size=2) if pan > 0 else np.zeros(2, np.int64)
+    reach = np.abs(v) * (frames - 1)
+    ok = [i for i, s in enumerate(m.shots)
+          if len(s) >= frames and s.shape[1] >= size + reach[0] and s.shape[2] >= size + reach[1]]
+    if not ok:
+        raise ValueError(f"video_clip: no shot holds {frames} frames of a {size}px crop panning {v.tolist()} px/frame")
     p = np.asarray([len(m.shots[i]) if weights is None else weights[i] for i in ok], np.float64)
     s = m.shots[ok[int(rng.choice(len(ok), p=p / p.sum()))]]
     t0 = int(rng.integers(0, len(s) - frames + 1))
-    y, x = _crop(s, size, rng)
-    return _augment(s[t0 : t0 + frames, y : y + size, x : x + size], rng)
+    if not pan:
+        y, x = _crop(s, size, rng)
+        return _augment(s[t0 : t0 + frames, y : y + size, x : x + size], rng)
+    y, x = _crop(s[:, : s.shape[1] - reach[0], : s.shape[2] - reach[1]], size, rng)
+    y0, x0 = y + (reach[0] if v[0] < 0 else 0), x + (reach[1] if v[1] < 0 else 0)
+    clip = np.stack([s[t0 + t, y0 + t * v[0] : y0 + t * v[0] + size, x0 + t * v[1] : x0 + t * v[1] + size]
+                     for t in range(frames)])
+    return _augment(clip, rng)
 
 
 def _image_crop(m: Material, size: int, rng: np.random.Generator, name: str | None = None) -> np.ndarray:

@@ -32,6 +32,7 @@ def build_dataset(
     static_fraction: float = 0.15,
     workers: int = 1,
     teacher_device: str | None = None,
+    pan: int = 0,
 ) -> None:
     """Writes `clips` samples to `path` (.npz): `lr` (N,T,h,w,3), `hr` (N,T,4h,4w,3), `teacher_<name>` uint8.
 
@@ -39,7 +40,8 @@ def build_dataset(
     flagged in `has_<name>`). Sample i uses the degradation seed `seed * 1_000_003 + i`; a `mild_fraction` of the
     clips use the "mild" preset, the rest "standard"; a `static_fraction` are still images repeated over time.
     `workers` > 1 degrades the clips in that many processes (the same result as one). `teacher_device` runs the
-    network teachers in torch on that device instead of ncnn on the CPU (`teachers.run_teacher`).
+    network teachers in torch on that device instead of ncnn on the CPU (`teachers.run_teacher`). `pan` > 0 moves
+    each video clip's crop by up to that many whole pixels per frame (`data.video_clip`).
     """
     teachers = teachers if teachers is not None else {"animevideov3": clips}
     rng = np.random.default_rng(seed)
@@ -54,7 +56,7 @@ def build_dataset(
         if rng.random() < static_fraction:
             clip = static_clip(material, frames, hr_size, rng)
         else:
-            clip = video_clip(material, frames, hr_size, rng)
+            clip = video_clip(material, frames, hr_size, rng, pan=pan)
         preset = "mild" if rng.random() < mild_fraction else "standard"
         presets.append(preset)
         hr[i] = clip
@@ -69,7 +71,7 @@ def build_dataset(
                 log.info("build_dataset: %d/%d clips, %.1f s", i + 1, clips, time.monotonic() - t0)
     meta = {
         "clips": clips, "frames": frames, "lr_size": lr_size, "seed": seed, "teachers": teachers,
-        "mild_fraction": mild_fraction, "static_fraction": static_fraction,
+        "mild_fraction": mild_fraction, "static_fraction": static_fraction, "pan": pan,
         "presets": presets, "images": IMAGE_LICENCES, "videos": VIDEO_LICENCES, "shots": material.shot_names,
     }
     path = Path(path)

