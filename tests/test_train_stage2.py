@@ -190,6 +190,9 @@ def test_detail_real_video_labels_real_video_real_for_the_detail_head() -> None:
     out["total"].backward()
     assert "acc_detail_real_video" in out
     assert all(float(p.grad.sum()) < 0 for p in d)  # type: ignore[union-attr]  # pushed up: real
+    only = sample_labels("video-only")  # the photos leave the detail head and stay in the consistency head
+    assert only["real_video"] == (1, 1) and only["static_image"] == (0, 1) and only["unrelated_images"] == (0, -1)
+    assert only["student"] == (-1, -1)
     with pytest.raises(ValueError, match="detail_real"):
         sample_labels("photos")
 

@@ -26,15 +26,21 @@ SAMPLE_LABELS: dict[str, tuple[int, int]] = {
 Labels = dict[str, tuple[int, int]]
 
 
+DETAIL_REAL = ("images", "video", "video-only")
+
+
 def sample_labels(detail_real: str = "images") -> Labels:
-    """The labels of `SAMPLE_LABELS`, or with `detail_real="video"` real video also labelled real for the detail head
-    (+1, +1): the detail head then compares the student with real footage of the same content, not only with the
-    still photos (a departure from the paper; issue #17)."""
+    """What the detail head learns as real: "images", the still photos (`SAMPLE_LABELS`, the paper); "video", real
+    video too (+1, +1); "video-only", real video alone (the photos then train the consistency head only). With
+    video, the detail head compares the student with real footage of the same content (a departure from the paper;
+    issue #17)."""
     if detail_real == "images":
         return dict(SAMPLE_LABELS)
     if detail_real == "video":
         return {**SAMPLE_LABELS, "real_video": (1, 1)}
-    raise ValueError(f"sample_labels: detail_real must be images or video, got {detail_real!r}")
+    if detail_real == "video-only":
+        return {**SAMPLE_LABELS, "real_video": (1, 1), "static_image": (0, 1), "unrelated_images": (0, -1)}
+    raise ValueError(f"sample_labels: detail_real must be one of {', '.join(DETAIL_REAL)}, got {detail_real!r}")
 
 
 def _flat(x: Tensor) -> Tensor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from .losses import DETAIL_REAL
 from .trainer import TF32_HELP, TrainConfig, parse_weights
 
 #: train_phases.py's own defaults, and why (it is the recipe for timed CPU/GPU sessions that start from a trained
@@ -79,8 +80,8 @@ def add_run_options(ap: argparse.ArgumentParser, script: str) -> None:
     opt("adv_start", int, "stage 2: steps in which the discriminator trains alone before the student sees it")
     opt("adv_heads", str, "stage 2, x4plus/scratch: both heads, or the detail head alone (the ablation)",
         choices=("both", "detail"))
-    opt("detail_real", str, "stage 2: what the detail head learns as real: the still images (the paper), or real "
-        "video too (the same content as the student's output)", choices=("images", "video"))
+    opt("detail_real", str, "stage 2: what the detail head learns as real: the still images (the paper), real "
+        "video too (the same content as the student's output), or real video alone", choices=DETAIL_REAL)
     opt("d_lr", float, "stage 2: discriminator learning rate")
     opt("disc_backbone", str, "stage 2: paper = pixel and feature discriminators trained from scratch; x4plus = "
         "heads on Real-ESRGAN x4plus's frozen first convolutions (pixel domain); scratch = the same heads on a "

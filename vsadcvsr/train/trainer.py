@@ -36,6 +36,7 @@ from .dataset import ClipDataset
 from .discriminators import BackboneDiscriminator, Discriminators, split_logits
 from .encoder import FeatureEncoder
 from .losses import (
+    DETAIL_REAL,
     balanced_discriminator_loss,
     discriminator_loss,
     feature_l1,
@@ -93,7 +94,7 @@ class TrainConfig:
     disc_crop: int = 64  # HR crop side the backbone discriminator sees (0: the whole batch crop)
     disc_spectral: bool = True  # spectral norm on the heads' trunk convolutions (not on the 1x1 projections)
     adv_heads: str = "both"  # "detail": the detail head alone (the single-head ablation; x4plus/scratch)
-    detail_real: str = "images"  # "video": real video is real for the detail head too (losses.sample_labels)
+    detail_real: str = "images"  # "video"/"video-only": real video is real for the detail head (losses.sample_labels)
     adv_start: int = 0  # steps in which the discriminator trains alone before the student sees its term
     lowband_weight: float = 0.0  # fidelity anchor: output's low band vs the LR input's (losses.lowband_loss)
     grid_weight: float = 0.0  # sub-pixel phase means of the output vs the HR frames' (losses.grid_loss)
@@ -174,8 +175,8 @@ class Trainer:
             raise ValueError(f"Trainer: ema must be a decay in [0, 1), got {cfg.ema}")
         if cfg.adv_heads not in ("both", "detail"):
             raise ValueError(f"Trainer: adv_heads must be both or detail, got {cfg.adv_heads!r}")
-        if cfg.detail_real not in ("images", "video"):
-            raise ValueError(f"Trainer: detail_real must be images or video, got {cfg.detail_real!r}")
+        if cfg.detail_real not in DETAIL_REAL:
+            raise ValueError(f"Trainer: detail_real must be one of {', '.join(DETAIL_REAL)}, got {cfg.detail_real!r}")
         unknown = set(cfg.teachers) - {"gt", "animevideov3", "x4plus"}
         if unknown:
             raise ValueError(f"Trainer: unknown teachers {sorted(unknown)}")
