@@ -4,10 +4,10 @@
 #   sh cmd_R.sh R                          # R: the paper's labels (the detail head's real samples: the still photos)
 #   sh cmd_R.sh S --detail-real video      # S: real video is real for the detail head too (same content as the
 #                                          #    student's output; the consistency labels are the paper's)
-#   sh cmd_R.sh T --detail-real video-only --disc-depths 6,16 --disc-crop 96
+#   sh cmd_R.sh T --detail-real video-only --disc-depths 6,16 --disc-crop 64
 #                                          # T: real video is the detail head's only real sample (the photos train
-#                                          #    the consistency head only), on two depths and twice the crop
-#   sh cmd_R.sh U --detail-real video-only --disc-depths 6,16 --disc-crop 96 --adv-pixel-weight 0   # U: T's control
+#                                          #    the consistency head only), on two depths and a 64 px crop
+#   sh cmd_R.sh U --detail-real video-only --disc-depths 6,16 --disc-crop 64 --adv-pixel-weight 0   # U: T's control
 # Data: make_training_data.py /work/scratch/stage2/data/train.npz --clips 120 --teacher animevideov3=120 --workers 2
 #       (25 s), then --add-teacher x4plus=120 --workers 2 (400 s); seed 0, as in the sixth session.
 RUN=${1:-R}; [ $# -gt 0 ] && shift
