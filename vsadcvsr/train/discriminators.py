@@ -227,4 +227,3 @@ class BackboneDiscriminator(nn.Module):
             detail += d
             consistency += c
         return detail, consistency
-
