@@ -115,9 +115,6 @@ def video_clip(m: Material, frames: int, size: int, rng: np.random.Generator,
     p = np.asarray([len(m.shots[i]) if weights is None else weights[i] for i in ok], np.float64)
     s = m.shots[ok[int(rng.choice(len(ok), p=p / p.sum()))]]
     t0 = int(rng.integers(0, len(s) - frames + 1))
-    if not pan:
-        y, x = _crop(s, size, rng)
-        return _augment(s[t0 : t0 + frames, y : y + size, x : x + size], rng)
     y, x = _crop(s[:, : s.shape[1] - reach[0], : s.shape[2] - reach[1]], size, rng)
     y0, x0 = y + (reach[0] if v[0] < 0 else 0), x + (reach[1] if v[1] < 0 else 0)
     clip = np.stack([s[t0 + t, y0 + t * v[0] : y0 + t * v[0] + size, x0 + t * v[1] : x0 + t * v[1] + size]
