@@ -177,6 +177,7 @@ class Trainer:
             raise ValueError(f"Trainer: adv_heads must be both or detail, got {cfg.adv_heads!r}")
         if cfg.detail_real not in DETAIL_REAL:
             raise ValueError(f"Trainer: detail_real must be one of {', '.join(DETAIL_REAL)}, got {cfg.detail_real!r}")
+        self.labels = sample_labels(cfg.detail_real)  # the discriminators' labels per sample type
         unknown = set(cfg.teachers) - {"gt", "animevideov3", "x4plus"}
         if unknown:
             raise ValueError(f"Trainer: unknown teachers {sorted(unknown)}")
@@ -493,7 +494,7 @@ class Trainer:
             detail, consistency = self.disc_ddp(torch.cat(crops).contiguous())
             logits = {k: ([d.split(sizes)[j] for d in detail], [c.split(sizes)[j] for c in consistency])
                       for j, k in enumerate(kinds)}
-            t = balanced_discriminator_loss(logits, self._adv_heads(), sample_labels(self.cfg.detail_real))
+            t = balanced_discriminator_loss(logits, self._adv_heads(), self.labels)
             terms = {f"d_{k}": v for k, v in t.items() if k != "total"}
             terms["d_total"] = t["total"]
             return t["total"], _floats(terms)
@@ -503,9 +504,8 @@ class Trainer:
         imgs = torch.cat([images[k] for k in kinds])
         sizes = [images[k].shape[0] for k in kinds]
         lp, lf = self.disc_ddp(imgs.contiguous(), feats.contiguous())
-        labels = sample_labels(self.cfg.detail_real)
-        tp = discriminator_loss(split_logits(lp, sizes, kinds), labels)
-        tf = discriminator_loss(split_logits(lf, sizes, kinds), labels)
+        tp = discriminator_loss(split_logits(lp, sizes, kinds), self.labels)
+        tf = discriminator_loss(split_logits(lf, sizes, kinds), self.labels)
         total = tp["total"] + tf["total"]
         terms = {f"d_pixel_{k}": v for k, v in tp.items()}
         terms.update({f"d_feature_{k}": v for k, v in tf.items()})
