@@ -78,3 +78,17 @@ def test_benchmark_method_options_pick_precision_and_heap() -> None:
         res = subprocess.run([sys.executable, str(root / "scripts" / "benchmark.py"), "--sections", "speed",
                               "--methods", bad], capture_output=True, text=True, timeout=120)
         assert res.returncode == 2 and message in res.stderr, (bad, res.stderr)
+
+
+def test_gpu_section_jobs_time_the_paper_network_at_its_protocol_size_and_skip_cpu_peers() -> None:
+    from vsadcvsr.eval.benchmark import GPU_METHODS, gpu_jobs
+    from vsadcvsr.eval.methods import parse_method
+
+    sizes = [(320, 180), (480, 270)]
+    jobs = gpu_jobs(["ours:default@fp16+compile", "ours-adcvsr@fp16", "realesrgan-x4plus"], sizes)
+    assert jobs == [("ours:default@fp16+compile", (320, 180)), ("ours:default@fp16+compile", (480, 270)),
+                    ("ours-adcvsr@fp16", (128, 128))]
+    spec = parse_method(jobs[0][0])
+    assert (spec.precision, spec.compile, spec.backend) == ("fp16", True, "torch")
+    assert parse_method("ours:default@fp16+tensorrt").backend == "tensorrt"
+    assert len(gpu_jobs(list(GPU_METHODS), sizes)) == 4 * 2 + 3  # every default name parses
