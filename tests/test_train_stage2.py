@@ -148,6 +148,55 @@ def test_scratch_backbone_trains_with_the_heads(tmp_path: Path) -> None:
     assert any(not torch.equal(v, before[k]) for k, v in tr.disc.state_dict().items() if k.startswith("scratch."))
 
 
+def test_calibrated_heads_see_standardised_statistics_and_uncalibrated_ones_raw() -> None:
+    from vsadcvsr.train.discriminators import DepthHeads
+
+    torch.manual_seed(0)
+    head = DepthHeads(8, width=16)
+    f = torch.randn(4 * 3, 8, 12, 12) * torch.linspace(0.1, 20, 8).view(1, 8, 1, 1) + 5  # 4 clips of 3 frames
+    st, step = head.statistics(f, 3)
+    raw = head(f, 3)[0][1]
+    assert torch.allclose(raw.flatten(), head.stats_detail(st).flatten())  # shift 0, scale 1: as before
+    head.calibrate(f, 3)
+    for x, shift, scale in ((st, head.stats_shift, head.stats_scale), (step, head.step_shift, head.step_scale)):
+        z = (x - shift) * scale
+        wide = x.std(0) > 0.05  # a floor of 1e-3 under the measured spread keeps near-constant statistics finite
+        assert z.mean(0).abs().max() < 1e-4 and wide.sum() >= 8 and ((z.std(0) - 1).abs()[wide] < 0.05).all()
+    assert torch.allclose(head(f, 3)[0][1].flatten(), head.stats_detail((st - head.stats_shift) * head.stats_scale
+                                                                        ).flatten())
+    with pytest.raises(ValueError, match="at least 2 clips"):
+        head.calibrate(f[:3], 3)
+
+
+def test_disc_calibrate_runs_once_per_run_and_resumes_with_its_standardisation(tmp_path: Path) -> None:
+    kw = dict(disc_backbone="scratch", disc_calibrate=5, steps=1)
+    tr = Trainer(_cfg(tmp_path, **kw), dataset=fx.dataset(3), material=fx.material())
+    assert isinstance(tr.disc, BackboneDiscriminator) and not bool(tr.disc.calibrated)
+    tr.fit()
+    shift = tr.disc.heads[0].stats_shift.clone()
+    assert bool(tr.disc.calibrated) and shift.abs().sum() > 0 and (tr.disc.heads[1].step_scale != 1).any()
+    again = Trainer(_cfg(tmp_path, **{**kw, "steps": 2}), dataset=fx.dataset(3), material=fx.material())
+    again.fit()  # resumes: takes the saved standardisation, does not measure a new one
+    assert again.step == 2 and torch.equal(again.disc.heads[0].stats_shift, shift)  # type: ignore[union-attr]
+    off = Trainer(_cfg(tmp_path / "off", disc_backbone="scratch"), dataset=fx.dataset(3), material=fx.material())
+    assert not off.calibrate_discriminator() and not bool(off.disc.calibrated)  # type: ignore[union-attr]
+
+
+def test_d_stats_lr_and_d_steps(tmp_path: Path) -> None:
+    tr = Trainer(_cfg(tmp_path, disc_backbone="scratch", d_stats_lr=5e-3, d_steps=3, lr_halve_at=0.0),
+                 dataset=fx.dataset(2), material=fx.material())
+    assert tr.opt_d is not None and tr.disc is not None
+    stats, rest = tr.opt_d.param_groups[1]["params"], tr.opt_d.param_groups[0]["params"]
+    heads = tr.disc.heads  # type: ignore[union-attr]
+    assert {id(p) for p in stats} == {id(p) for h in heads for p in h.statistics_parameters()}
+    assert len(stats) + len(rest) == len(list(tr.disc.parameters()))
+    tr.train_step()
+    assert [g["lr"] for g in tr.opt_d.param_groups] == [0.5e-3, 2.5e-3]  # both halved (lr_halve_at 0)
+    assert all(int(tr.opt_d.state[p]["step"]) == 3 for p in stats)  # three updates in one student step
+    one = Trainer(_cfg(tmp_path / "one", disc_backbone="scratch"), dataset=fx.dataset(2), material=fx.material())
+    assert one.opt_d is not None and len(one.opt_d.param_groups) == 1  # d_stats_lr 0: one group at d_lr
+
+
 def _parts(value: float, n: int = 2) -> list[torch.Tensor]:
     return [torch.full((n, 3, 4), value, requires_grad=True), torch.full((n, 3, 1), value, requires_grad=True)]
 

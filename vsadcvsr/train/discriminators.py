@@ -115,8 +115,16 @@ class DepthHeads(nn.Module):
     Spatial path: 3x3 stride-2 conv, 3x3 conv, temporal conv (kernel 3 along T), 3x3 stride-2 conv (spectral norm on
     all four where `spectral`), then 1x1 projections to detail and consistency logits (the 75/25 split of `width`).
     Global path: a linear detail logit per frame on the channel means and standard deviations, and a linear
-    consistency logit per clip on how the channel means and the feature maps change from frame to frame.
+    consistency logit per clip on how the channel means and the feature maps change from frame to frame. Both see
+    their statistics standardised by a shift and scale that `calibrate` measures on real clips (buffers, saved with
+    the heads); uncalibrated (shift 0, scale 1) they see them raw, where a linear layer at a GAN's learning rate
+    learns them about ten times too slowly (MODEL_CARD.md, "Why the adversary is inert").
     """
+
+    stats_shift: Tensor
+    stats_scale: Tensor
+    step_shift: Tensor
+    step_scale: Tensor
 
     def __init__(self, channels: int, width: int = 64, detail_fraction: float = 0.75, spectral: bool = True) -> None:
         super().__init__()
@@ -133,26 +141,53 @@ class DepthHeads(nn.Module):
         self.head_consistency = nn.Conv2d(width, width - nd, 1)
         self.stats_detail = nn.Linear(2 * channels, 1)
         self.stats_consistency = nn.Linear(2 * channels, 1)
+        for name in ("stats", "step"):  # standardisation of the two statistics paths (`calibrate`)
+            self.register_buffer(f"{name}_shift", torch.zeros(2 * channels))
+            self.register_buffer(f"{name}_scale", torch.ones(2 * channels))
 
-    def forward(self, f: Tensor, frames: int) -> tuple[Parts, Parts]:
+    @staticmethod
+    def statistics(f: Tensor, frames: int) -> tuple[Tensor, Tensor]:
+        """Raw inputs of the statistics paths: per frame the signed log of the channel means and standard deviations
+        (B*T, 2C); per clip the log of the mean absolute frame-to-frame change of the channel means and of the maps
+        (B, 2C; zeros for one-frame clips)."""
         n, c = f.shape[:2]
         b = n // frames
-        h = F.leaky_relu(self.stem(f), 0.2)
-        h = F.leaky_relu(self.spatial_a(h), 0.2)
-        h = F.leaky_relu(self.temporal(h, frames), 0.2)
-        h = F.leaky_relu(self.spatial_b(h), 0.2)
-        d = self.head_detail(h).reshape(b, frames, -1)
-        cs = self.head_consistency(h).reshape(b, frames, -1)
         mean, std = f.mean((2, 3)), f.std((2, 3))
-        sd = self.stats_detail(_signed_log(torch.cat([mean, std], 1))).view(b, frames, 1)
+        st = _signed_log(torch.cat([mean, std], 1))
         m = mean.view(b, frames, c)
         if frames > 1:
             fv = f.view(b, frames, *f.shape[1:])
             step = torch.cat([(m[:, 1:] - m[:, :-1]).abs().mean(1), (fv[:, 1:] - fv[:, :-1]).abs().mean((1, 3, 4))], 1)
         else:
             step = f.new_zeros(b, 2 * c)
-        sc = self.stats_consistency(torch.log1p(step)).view(b, 1, 1).expand(b, frames, 1)
+        return st, torch.log1p(step)
+
+    @torch.no_grad()
+    def calibrate(self, f: Tensor, frames: int) -> None:
+        """Sets the statistics paths' shift and scale to standardise `f`'s statistics (real clips, (B*T, C, H, W))."""
+        st, step = self.statistics(f.float(), frames)
+        for name, x in (("stats", st), ("step", step)):
+            if x.shape[0] < 2:
+                raise ValueError(f"DepthHeads.calibrate: needs at least 2 {'frames' if name == 'stats' else 'clips'}")
+            getattr(self, f"{name}_shift").copy_(x.mean(0))
+            getattr(self, f"{name}_scale").copy_(1.0 / (x.std(0) + 1e-3))
+
+    def forward(self, f: Tensor, frames: int) -> tuple[Parts, Parts]:
+        b = f.shape[0] // frames
+        h = F.leaky_relu(self.stem(f), 0.2)
+        h = F.leaky_relu(self.spatial_a(h), 0.2)
+        h = F.leaky_relu(self.temporal(h, frames), 0.2)
+        h = F.leaky_relu(self.spatial_b(h), 0.2)
+        d = self.head_detail(h).reshape(b, frames, -1)
+        cs = self.head_consistency(h).reshape(b, frames, -1)
+        st, step = self.statistics(f, frames)
+        sd = self.stats_detail((st - self.stats_shift) * self.stats_scale).view(b, frames, 1)
+        sc = self.stats_consistency((step - self.step_shift) * self.step_scale).view(b, 1, 1).expand(b, frames, 1)
         return [d, sd], [cs, sc]
+
+    def statistics_parameters(self) -> list[nn.Parameter]:
+        """The two linear statistics layers' parameters (for their own learning rate: `--d-stats-lr`)."""
+        return [*self.stats_detail.parameters(), *self.stats_consistency.parameters()]
 
 
 class ScratchFeatures(nn.Module):
@@ -183,6 +218,8 @@ class BackboneDiscriminator(nn.Module):
     `"scratch"`: `ScratchFeatures`, trained with the heads. One `DepthHeads` per tapped depth.
     """
 
+    calibrated: Tensor
+
     def __init__(self, backbone: str = "x4plus", depths: tuple[int, ...] = (6, 16), width: int = 64,
                  detail_fraction: float = 0.75, spectral: bool = True) -> None:
         super().__init__()
@@ -201,6 +238,7 @@ class BackboneDiscriminator(nn.Module):
         else:
             raise ValueError(f"BackboneDiscriminator: backbone must be x4plus or scratch, got {backbone!r}")
         self.heads = nn.ModuleList(DepthHeads(c, width, detail_fraction, spectral) for c in channels)
+        self.register_buffer("calibrated", torch.tensor(False))  # `calibrate` has run (saved with the state)
 
     @property
     def frozen_backbone(self) -> nn.Module | None:
@@ -217,6 +255,14 @@ class BackboneDiscriminator(nn.Module):
         if w.device != x.device:
             fb.to(x.device)
         return fb(x)
+
+    @torch.no_grad()
+    def calibrate(self, x: Tensor) -> None:
+        """Standardises every head's statistics paths on real clips `x` (B, T, 3, H, W) in [-1, 1]."""
+        b, t = x.shape[:2]
+        for f, head in zip(self.features(x.reshape(b * t, *x.shape[2:]).contiguous()), self.heads):
+            cast(DepthHeads, head).calibrate(f, t)
+        self.calibrated.fill_(True)
 
     def forward(self, x: Tensor) -> tuple[Parts, Parts]:
         b, t = x.shape[:2]

@@ -83,6 +83,11 @@ def add_run_options(ap: argparse.ArgumentParser, script: str) -> None:
     opt("detail_real", str, "stage 2: what the detail head learns as real: the still images (the paper), real "
         "video too (the same content as the student's output), or real video alone", choices=DETAIL_REAL)
     opt("d_lr", float, "stage 2: discriminator learning rate")
+    opt("d_stats_lr", float, "stage 2, x4plus/scratch: learning rate of the heads' linear statistics layers (0: "
+        "--d-lr)")
+    opt("d_steps", int, "stage 2: discriminator updates per student step (new crop places of the same batch)")
+    opt("disc_calibrate", int, "stage 2, x4plus/scratch: real clips the heads' statistics are standardised on "
+        "before the first step (0: off)")
     opt("disc_backbone", str, "stage 2: paper = pixel and feature discriminators trained from scratch; x4plus = "
         "heads on Real-ESRGAN x4plus's frozen first convolutions (pixel domain); scratch = the same heads on a "
         "backbone trained from scratch", choices=("paper", "x4plus", "scratch"))

@@ -70,6 +70,9 @@ class TrainConfig:
     lr: float = 2e-4  # generator (student + encoder)
     lr_halve_at: float = 0.5  # fraction of `steps` after which the lr is halved (paper: 100 K of 200 K)
     d_lr: float = 1e-4  # discriminators (stage 2)
+    d_stats_lr: float = 0.0  # the heads' linear statistics layers (x4plus/scratch; 0: d_lr)
+    d_steps: int = 1  # discriminator updates per student step, each on new crop places of the step's batch
+    disc_calibrate: int = 0  # real clips the heads' statistics are standardised on before the first step (0: off)
     grad_clip: float = 0.0  # clip the generator's gradient norm to this (0: off)
     teachers: dict[str, float] = field(default_factory=lambda: {"gt": 1.0})
     # "losses": one loss per teacher, weighted (L1's optimum is then the weighted median: the heaviest teacher);
@@ -238,7 +241,7 @@ class Trainer:
             self.disc = BackboneDiscriminator(cfg.disc_backbone, tuple(cfg.disc_depths), cfg.disc_width,
                                               spectral=cfg.disc_spectral).to(self.device).to(memory_format=fmt)
         if self.disc is not None:
-            self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.d_lr, betas=(0.5, 0.999))
+            self.opt_d = torch.optim.Adam(self._disc_groups(self.disc), betas=(0.5, 0.999))
         self.step = 0
         self.seconds = 0.0  # training time accumulated over resumes
         self.base: dict[str, str] | None = None  # provenance and licence of imported initial weights
@@ -255,6 +258,33 @@ class Trainer:
             if self.disc is not None:
                 self.disc_ddp = DDP(self.disc, device_ids=ids)
         self._log_file = self.run_dir / "log.jsonl"
+
+    def _disc_groups(self, disc: nn.Module) -> list[dict[str, Any]]:
+        """The discriminator's parameter groups: everything at `d_lr`, and where `d_stats_lr` is set the heads'
+        statistics layers in a second group at that rate."""
+        c = self.cfg
+        stats = [p for h in getattr(disc, "heads", []) for p in h.statistics_parameters()] if c.d_stats_lr else []
+        ids = {id(p) for p in stats}
+        rest = [p for p in disc.parameters() if id(p) not in ids]
+        groups: list[dict[str, Any]] = [{"params": rest, "lr": c.d_lr}]
+        if stats:
+            groups.append({"params": stats, "lr": c.d_stats_lr})
+        return groups
+
+    def calibrate_discriminator(self) -> bool:
+        """Standardises the backbone discriminator's statistics paths on `disc_calibrate` real clips (disc crops of
+        batches the run never trains on), once per run: False where there is nothing to do."""
+        c = self.cfg
+        if not isinstance(self.disc, BackboneDiscriminator) or not c.disc_calibrate or bool(self.disc.calibrated):
+            return False
+        clips: list[Tensor] = []
+        i = 0
+        while sum(x.shape[0] for x in clips) < c.disc_calibrate:
+            clips.append(self._disc_crops(self.batch(10**9 + i)["hr"], 100 + i))
+            i += 1
+        self.disc.calibrate(torch.cat(clips)[:c.disc_calibrate])
+        log.info("stage 2: the discriminator's statistics standardised on %d real clips", c.disc_calibrate)
+        return True
 
     # ----------------------------------------------------------------------------------------- state
 
@@ -481,15 +511,17 @@ class Trainer:
             out.append(x[i, ..., y0:y0 + size, x0:x0 + size])
         return torch.stack(out)
 
-    def discriminator_losses(self, b: dict[str, Tensor], x_s: Tensor, f_s: Tensor) -> tuple[Tensor, dict[str, float]]:
+    def discriminator_losses(self, b: dict[str, Tensor], x_s: Tensor, f_s: Tensor,
+                             salt: int = 0) -> tuple[Tensor, dict[str, float]]:
         """The five-sample-type loss of both discriminators, summed (the paper's); or of the backbone
-        discriminator, balanced per label, with its accuracy per sample type and head."""
+        discriminator, balanced per label, with its accuracy per sample type and head (its crops placed by
+        `salt` too, so that repeated updates on one batch see new places)."""
         assert self.disc_ddp is not None
         kinds = ["student", "real_video", "shuffled_video", "static_image", "unrelated_images"]
         images = {"student": x_s, "real_video": b["hr"], "shuffled_video": b["shuffled_video"],
                   "static_image": b["static_image"], "unrelated_images": b["unrelated_images"]}
         if isinstance(self.disc, BackboneDiscriminator):
-            crops = [self._disc_crops(images[k], 1 + i) for i, k in enumerate(kinds)]
+            crops = [self._disc_crops(images[k], 1 + i + salt) for i, k in enumerate(kinds)]
             sizes = [x.shape[0] for x in crops]
             detail, consistency = self.disc_ddp(torch.cat(crops).contiguous())
             logits = {k: ([d.split(sizes)[j] for d in detail], [c.split(sizes)[j] for c in consistency])
@@ -527,13 +559,14 @@ class Trainer:
         self.opt_g.step()
         self._update_ema()
         if self.disc is not None and self.opt_d is not None:
-            for g in self.opt_d.param_groups:
-                g["lr"] = self.cfg.d_lr * scale
-            d_loss, d_terms = self.discriminator_losses(b, x_s, f_s)
-            self.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.opt_d.step()
-            terms.update(d_terms)
+            for g, base in zip(self.opt_d.param_groups, (self.cfg.d_lr, self.cfg.d_stats_lr)):
+                g["lr"] = base * scale
+            for k in range(self.cfg.d_steps):
+                d_loss, d_terms = self.discriminator_losses(b, x_s, f_s, 8 * k)
+                self.opt_d.zero_grad(set_to_none=True)
+                d_loss.backward()
+                self.opt_d.step()
+            terms.update(d_terms)  # the last update's
         terms["lr"] = self.cfg.lr * scale
         self.step += 1
         return terms
@@ -557,6 +590,7 @@ class Trainer:
         """
         reason = "steps"
         self.load_state()
+        self.calibrate_discriminator()
         stop = threading.Event()
         previous = None
         if threading.current_thread() is threading.main_thread():
