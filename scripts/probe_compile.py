@@ -1,9 +1,9 @@
 """compile=True against the engine's usual path, side by side in one process (issue #15): two `Upscaler`s on the
-default model in fp32, one with `compile=True`, alternating window by window in interleaved rounds; windows of real
+default model in one precision (fp32 unless --precision), one with `compile=True`, alternating window by window in interleaved rounds; windows of real
 video (bikes.mp4 frames) at 320x180 -> 1280x720, 2 threads. Prints the compile time, each round's s/frame, the
 medians, their ratio, the per-round ratios and the largest difference of the outputs.
 
-    python scripts/probe_compile.py [ROUNDS] [--frames N] [--size WxH]     # default 5 rounds, 8 frames, 320x180
+    python scripts/probe_compile.py [ROUNDS] [--frames N] [--size WxH] [--precision P]   # 5 rounds, 8 frames, 320x180
 """
 from __future__ import annotations
 
@@ -25,12 +25,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=8, help="frames per window (default 8)")
     ap.add_argument("--size", default="320x180", help="input size WxH (default 320x180)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16", "auto"),
+                    help="both upscalers' precision (default fp32)")
     a = ap.parse_args(argv)
     w, h = (int(v) for v in a.size.split("x"))
     torch.set_num_threads(a.threads)
     x = torch.from_numpy(natural_frames(a.frames, w, h)).permute(0, 3, 1, 2).float().div(255)
-    ups = {"eager": Upscaler("default", precision="fp32"), "compile": Upscaler("default", precision="fp32",
-                                                                                compile=True)}
+    ups = {"eager": Upscaler("default", precision=a.precision),
+           "compile": Upscaler("default", precision=a.precision, compile=True)}
     t0 = time.perf_counter()
     ups["compile"].upscale_window(x)
     ref = ups["compile"].upscale_window(x)  # the shape's second window: compiled here
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             up.upscale_window(x)
             rows[name].append((time.perf_counter() - t) / a.frames)
     med = {k: statistics.median(v) for k, v in rows.items()}
-    print(f"{a.frames} frames {w}x{h} -> {4 * w}x{4 * h}, {a.threads} threads; first two compile=True windows "
+    print(f"{a.frames} frames {w}x{h} -> {4 * w}x{4 * h}, {a.threads} threads, {ups['eager'].dtype}; first two compile=True windows "
           f"{first_two:.0f} s (the second compiles); max |diff| {diff:.2e} (0-1 pixels)")
     for k, v in rows.items():
         print(f"{k:8s} " + " ".join(f"{s:.3f}" for s in v) + f"  median {med[k]:.3f} s/frame")

@@ -16,6 +16,6 @@ exec nice -n 5 .venv/bin/python scripts/train_phases.py --data /work/scratch/sta
   --teachers animevideov3=0.65,x4plus=0.35 --teacher-mix blend --preset-weights mild=0.9,standard=0.1 \
   --feature-weight 0 --ae-weight 0 --contrast-weight 300 --grid-weight 100 --lowband-weight 2 \
   --disc-backbone x4plus --disc-depths 6,16 --disc-crop 64 --detail-real video-only \
-  --disc-calibrate 64 --d-stats-lr 2e-3 --d-steps 4 \
+  --disc-calibrate 64 --d-stats-lr 1e-2 --d-steps 4 \
   --adv-pixel-weight 1.6 --adv-start 25 --d-lr 2e-4 \
   --ema 0.99 --threads 1 --log-every 5 --checkpoint-every-s 120 --export /work/scratch/stage2/runs/$RUN/compact "$@"
