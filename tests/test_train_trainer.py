@@ -346,3 +346,35 @@ def test_check_gradients_flags_a_departing_gradient() -> None:
     far = {"a": ref["a"].clone(), "b": torch.tensor([0.0, 300.0], dtype=torch.float64)}  # one layer blown up
     row = mod.compare(ref, far)
     assert row["worst_param"] == "b" and row["norm_ratio"] > 100 and row["cosine"] < 0.99
+
+
+def test_a_set_rebuilt_from_its_slim_copy_equals_it_and_a_changed_hr_is_refused(tmp_path: Path, monkeypatch) -> None:
+    """make_training_data.py --slim-of / --lr-from (how a lent GPU without x264 gets the CPU's set): real material,
+    real degradation (x264) for the first build; the rebuild draws the same HR clips and takes the LR."""
+    import pytest
+    from conftest import script_module
+
+    from vsadcvsr.train import dataset as dsmod
+    from vsadcvsr.train.data import load_material
+
+    mod = script_module("make_training_data")
+    material = load_material()
+    monkeypatch.setattr(mod, "load_material", lambda: material)  # read the videos once
+    full, slim, again = tmp_path / "full.npz", tmp_path / "slim.npz", tmp_path / "again.npz"
+    assert mod.main([str(full), "--clips", "3", "--frames", "2", "--lr-size", "16", "--seed", "4", "--pan", "2",
+                     "--static-fraction", "0.3"]) == 0
+    assert mod.main([str(slim), "--slim-of", str(full)]) == 0
+    assert slim.stat().st_size < full.stat().st_size / 4  # LR and digests only
+    assert mod.main([str(again), "--lr-from", str(slim), "--clips", "99", "--seed", "0"]) == 0  # settings from slim
+    a, b = dsmod.ClipDataset.load(full), dsmod.ClipDataset.load(again)
+    assert np.array_equal(a.hr, b.hr) and np.array_equal(a.lr, b.lr) and a.hr.any()
+    assert b.meta.pop("lr") == "taken from an earlier build" and a.meta.pop("lr") == "degraded here"
+    assert a.meta == b.meta
+    with np.load(slim) as z:
+        digests = z["hr_sha256"].copy()
+        digests[1] = "0" * 64
+        np.savez(tmp_path / "bad.npz", lr=z["lr"], meta=z["meta"], hr_sha256=digests)
+    bad_out = tmp_path / "bad_out.npz"
+    assert mod.main([str(bad_out), "--lr-from", str(tmp_path / "bad.npz")]) == 1 and not bad_out.exists()
+    with pytest.raises(ValueError, match="lr_from has shape"):
+        dsmod.build_dataset(tmp_path / "x.npz", material, 2, 2, 16, 4, {}, lr_from=a.lr)

@@ -33,6 +33,7 @@ def build_dataset(
     workers: int = 1,
     teacher_device: str | None = None,
     pan: int = 0,
+    lr_from: np.ndarray | None = None,
 ) -> None:
     """Writes `clips` samples to `path` (.npz): `lr` (N,T,h,w,3), `hr` (N,T,4h,4w,3), `teacher_<name>` uint8.
 
@@ -41,7 +42,9 @@ def build_dataset(
     clips use the "mild" preset, the rest "standard"; a `static_fraction` are still images repeated over time.
     `workers` > 1 degrades the clips in that many processes (the same result as one). `teacher_device` runs the
     network teachers in torch on that device instead of ncnn on the CPU (`teachers.run_teacher`). `pan` > 0 moves
-    each video clip's crop by up to that many whole pixels per frame (`data.video_clip`).
+    each video clip's crop by up to that many whole pixels per frame (`data.video_clip`). `lr_from` (clips, frames,
+    lr_size, lr_size, 3) uint8 is taken as the LR clips instead of degrading the HR ones: the LR of an earlier build
+    with the same arguments, to rebuild its HR and teachers where its degradation cannot run (no x264).
     """
     teachers = teachers if teachers is not None else {"animevideov3": clips}
     rng = np.random.default_rng(seed)
@@ -61,8 +64,11 @@ def build_dataset(
         presets.append(preset)
         hr[i] = clip
         jobs.append((i, clip, seed * 1_000_003 + i, preset))
-    with _pool(workers) as pool:
-        for i, lr_i in pool(_degrade_job, jobs):
+    if lr_from is not None and lr_from.shape != lr.shape:
+        raise ValueError(f"build_dataset: lr_from has shape {lr_from.shape}, this build's LR is {lr.shape}")
+    with _pool(workers if lr_from is None else 1) as pool:
+        done = pool(_degrade_job, jobs) if lr_from is None else ((i, lr_from[i]) for i in range(clips))
+        for i, lr_i in done:
             lr[i] = lr_i
             for k, n in teachers.items():
                 if k != "gt" and i < n:
@@ -73,6 +79,7 @@ def build_dataset(
         "clips": clips, "frames": frames, "lr_size": lr_size, "seed": seed, "teachers": teachers,
         "mild_fraction": mild_fraction, "static_fraction": static_fraction, "pan": pan,
         "presets": presets, "images": IMAGE_LICENCES, "videos": VIDEO_LICENCES, "shots": material.shot_names,
+        "lr": "taken from an earlier build" if lr_from is not None else "degraded here",
     }
     path = Path(path)
     _save_atomic(path, lr=lr, hr=hr, meta=np.array(json.dumps(meta)), **out)
