@@ -182,6 +182,28 @@ def test_disc_calibrate_runs_once_per_run_and_resumes_with_its_standardisation(t
     assert not off.calibrate_discriminator() and not bool(off.disc.calibrated)  # type: ignore[union-attr]
 
 
+def test_a_luma_discriminator_does_not_see_colour_and_passes_the_student_no_colour_gradient(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    x = torch.rand(1, 2, 3, 24, 24) * 2 - 1
+    shift = torch.tensor([0.2, -0.1, 0.0]).view(1, 1, 3, 1, 1)
+    shift = shift - (0.299 * shift[:, :, 0] + 0.587 * shift[:, :, 1] + 0.114 * shift[:, :, 2]).unsqueeze(2)  # Y 0
+    outs = {}
+    for luma in (False, True):
+        torch.manual_seed(1)
+        d = BackboneDiscriminator("scratch", (1, 2), 16, luma=luma).eval()  # eval: spectral norm's u stays put
+        a, b = d(x), d(x + shift)
+        outs[luma] = max(float((p - q).abs().max()) for p, q in zip(a[0] + a[1], b[0] + b[1]))
+        xg = x.clone().requires_grad_(True)
+        sum(p.sum() for p in d(xg)[0]).backward()
+        g = xg.grad[0, :, :, 4, 4]  # the gradient at one pixel, per frame and channel
+        coloured = not torch.allclose(g / torch.tensor([0.299, 0.587, 0.114]), (g[:, :1] / 0.299).expand(-1, 3),
+                                      atol=1e-6)
+        assert coloured != luma  # with luma, the gradient is a multiple of Y's weights: it cannot change chroma
+    assert outs[False] > 1e-3 and outs[True] < 1e-5
+    tr = Trainer(_cfg(tmp_path, disc_backbone="scratch", disc_luma=True), dataset=fx.dataset(2), material=fx.material())
+    assert isinstance(tr.disc, BackboneDiscriminator) and tr.disc.luma
+
+
 def test_d_stats_lr_and_d_steps(tmp_path: Path) -> None:
     tr = Trainer(_cfg(tmp_path, disc_backbone="scratch", d_stats_lr=5e-3, d_steps=3, lr_halve_at=0.0),
                  dataset=fx.dataset(2), material=fx.material())

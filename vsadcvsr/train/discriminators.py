@@ -221,9 +221,10 @@ class BackboneDiscriminator(nn.Module):
     calibrated: Tensor
 
     def __init__(self, backbone: str = "x4plus", depths: tuple[int, ...] = (6, 16), width: int = 64,
-                 detail_fraction: float = 0.75, spectral: bool = True) -> None:
+                 detail_fraction: float = 0.75, spectral: bool = True, luma: bool = False) -> None:
         super().__init__()
         self.backbone_kind = backbone
+        self.luma = luma  # see luma only (BT.601 Y on all three channels): no pressure on the student's colours
         if backbone == "x4plus":
             from .feature_backbone import FrozenX4plusFeatures
 
@@ -246,7 +247,10 @@ class BackboneDiscriminator(nn.Module):
         return self._frozen[0] if self._frozen else None
 
     def features(self, x: Tensor) -> list[Tensor]:
-        """(N, 3, H, W) → the backbone's maps at each tapped depth."""
+        """(N, 3, H, W) → the backbone's maps at each tapped depth (of the luma where `luma`)."""
+        if self.luma:
+            y = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+            x = y.expand(-1, 3, -1, -1)
         fb = self.frozen_backbone
         if fb is None:
             assert self.scratch is not None

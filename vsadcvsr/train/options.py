@@ -86,6 +86,8 @@ def add_run_options(ap: argparse.ArgumentParser, script: str) -> None:
     opt("d_stats_lr", float, "stage 2, x4plus/scratch: learning rate of the heads' linear statistics layers (0: "
         "--d-lr)")
     opt("d_steps", int, "stage 2: discriminator updates per student step (new crop places of the same batch)")
+    opt("disc_luma", None, "stage 2, x4plus/scratch: the discriminator sees the luma only (BT.601 Y on all three "
+        "channels), so the adversary cannot push the student's colours (colour fringes)")
     opt("disc_calibrate", int, "stage 2, x4plus/scratch: real clips the heads' statistics are standardised on "
         "before the first step (0: off)")
     opt("disc_backbone", str, "stage 2: paper = pixel and feature discriminators trained from scratch; x4plus = "

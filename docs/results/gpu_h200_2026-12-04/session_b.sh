@@ -32,11 +32,13 @@ if [ $rc = 1 ]; then  # HR clips differ from the CPU set's: rebuild without the 
 fi
 el "data rc=$rc $(tail -n 1 "$OUT/logs/data.log" 2>/dev/null)"
 [ -f $DATA ] || { tar -czf "$OUT/logs.tar.gz" -C "$OUT" logs; exit 4; }
-for r in V W; do
-  extra=""; [ $r = W ] && extra="--adv-pixel-weight 0"
-  timeout -k 10 $(t 360) $PY scripts/train_phases.py --data $DATA --run-dir /tmp/runsB/$r \
+# call C: RUNS=X P=75 PHASES=2 TRAIN_TIMEOUT=185 (X: V with the discriminator on luma only, alone on the GPU)
+RUNS=${RUNS:-V W}; P=${P:-95}; PHASES=${PHASES:-3}
+for r in $RUNS; do
+  case $r in W) extra="--adv-pixel-weight 0";; X) extra="--disc-luma";; *) extra="";; esac
+  timeout -k 10 $(t ${TRAIN_TIMEOUT:-360}) $PY scripts/train_phases.py --data $DATA --run-dir /tmp/runsB/$r \
     --init vsadcvsr/weights/compact.safetensors --model compact --stage 2 --batch 2 --crop 48 --frames 3 \
-    --phases 2e-5:$(t 95):100000 2e-5:$(t 95):100000 2e-5:$(t 95):100000 \
+    --phases $(for i in $(seq $PHASES); do printf '2e-5:%s:100000 ' $(t $P); done) \
     --teachers animevideov3=0.65,x4plus=0.35 --teacher-mix blend --preset-weights mild=0.9,standard=0.1 \
     --feature-weight 0 --ae-weight 0 --contrast-weight 300 --grid-weight 100 --lowband-weight 2 \
     --disc-backbone x4plus --disc-depths 6,16 --disc-crop 64 --detail-real video-only \
@@ -45,7 +47,7 @@ for r in V W; do
     --export /tmp/runsB/$r/compact > "$OUT/logs/$r.log" 2>&1 &
 done
 wait
-for r in V W; do
+for r in $RUNS; do
   el "$r: $(grep -c 'stage 2 step' "$OUT/logs/$r.log") log lines, $(grep -o 'step [0-9]*' "$OUT/logs/$r.log" | tail -n 1)"
   cp /tmp/runsB/$r/log.jsonl "$OUT/logs/$r.jsonl" 2>/dev/null
   for p in 0 1 2; do cp /tmp/runsB/$r/compact-p$p.safetensors "$OUT/$r-p$p.safetensors" 2>/dev/null; done
