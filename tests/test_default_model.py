@@ -53,8 +53,8 @@ def test_tiny_stays_bundled_and_loads_as_its_configuration() -> None:
 
 def test_compact_s2_keeps_the_default_fidelity_without_its_screen_door(clip) -> None:
     """The stage-2 sibling: on the same held-out frames about as faithful as the default (PSNR-Y), with the x4
-    sub-pixel pattern (grid score) well under the default's; measured when it was shipped: grid 33.2 against 91.3,
-    PSNR-Y 26.84 against 26.90 dB."""
+    sub-pixel pattern (grid score) near the real video's, far under the default's; measured when it was shipped
+    (2026-12-04, run W): grid 9.8 against 91.3, PSNR-Y 26.82 against 26.90 dB."""
     from vsadcvsr.checkpoint import BUNDLED, WEIGHTS_DIR, read_info
     from vsadcvsr.eval.fidelity import psnr_y
     from vsadcvsr.eval.grid import clip_grid_score
@@ -65,5 +65,5 @@ def test_compact_s2_keeps_the_default_fidelity_without_its_screen_door(clip) -> 
     outs = {name: build_method(f"ours:{name}").upscale(clip.lr) for name in ("default", "compact-s2")}
     grid = {name: clip_grid_score(out) for name, out in outs.items()}
     psnr = {name: float(np.mean([psnr_y(h, o) for h, o in zip(clip.hr, out)])) for name, out in outs.items()}
-    assert grid["compact-s2"] < 0.6 * grid["default"], grid
+    assert grid["compact-s2"] < 0.25 * grid["default"], grid
     assert psnr["compact-s2"] > psnr["default"] - 0.2, psnr

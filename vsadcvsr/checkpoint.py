@@ -18,7 +18,8 @@ from .model import ModelConfig, Student, build_model, config_from_json
 FORMAT = "vsadcvsr/1"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 #: Bundled models: name → file in `vsadcvsr/weights/`. "default" is the model `Upscale` uses when none is named;
-#: "compact-s2" is the default after 293 steps of stage 2 (adversarial, dual-head): without its 4-px screen door;
+#: "compact-s2" is the default after 1454 steps of the stage-2 recipe with a strong sub-pixel grid term (its
+#: adversarial term off: run W of MODEL_CARD.md): without the default's 4-px screen door;
 #: "tiny" is the faster AdcSR-shaped student that was the default until 2026-12-01 (see MODEL_CARD.md).
 BUNDLED: dict[str, str] = {"default": "compact.safetensors", "compact-s2": "compact-s2.safetensors",
                            "tiny": "tiny.safetensors"}
