@@ -1,7 +1,8 @@
 """Trains in timed phases (each with its own learning rate), exporting the student after each phase.
 
 For a machine lent for a fixed time (a GPU for minutes): the run is bounded by the clock, not by a step count, and
-every phase leaves a usable checkpoint. Resumes RUN_DIR/state.pt like scripts/train.py.
+every phase leaves a usable checkpoint (a phase cut short by SIGTERM: `-pN-partial`). Resumes RUN_DIR/state.pt
+like scripts/train.py.
 
 Example (stage 1 from an earlier state, then two phases of stage 2 on its result):
   python scripts/train_phases.py --data runs/data/gpu.npz --run-dir runs/a1 --init runs/tiny-s1/state.pt \
@@ -65,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         reason = trainer.fit(max_seconds=seconds, until=trainer.step + steps if steps else None)
         logging.getLogger(__name__).info("phase %d (lr %g, %g s, %d steps) ended at step %d", i, lr, seconds, steps,
                                          trainer.step)
-        if a.export is not None:
-            trainer.export(f"{a.export}-p{i}.safetensors", extra={"phases": json.dumps(a.phases[: i + 1])},
+        if a.export is not None:  # a phase cut short by SIGTERM is exported as -pN-partial, not as a finished one
+            name = f"{a.export}-p{i}{'-partial' if reason == 'signal' else ''}.safetensors"
+            trainer.export(name, extra={"phases": json.dumps(a.phases[: i + 1]), "phase_ended_by": reason},
                            dtype=torch.float16)
         if reason == "signal":  # SIGTERM ends the run, not only the phase
             break
