@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import _installed  # noqa: F401  (one line, not a traceback, where vsadcvsr is not installed)
-
 import numpy as np
 
 from vsadcvsr.train.data import load_material

@@ -1,7 +1,7 @@
 """compile=True against the engine's usual path, side by side in one process (issue #15): two `Upscaler`s on the
-default model in one precision (fp32 unless --precision), one with `compile=True`, alternating window by window in interleaved rounds; windows of real
-video (bikes.mp4 frames) at 320x180 -> 1280x720, 2 threads. Prints the compile time, each round's s/frame, the
-medians, their ratio, the per-round ratios and the largest difference of the outputs.
+default model in one precision (fp32 unless --precision), one with `compile=True`, alternating window by window in
+interleaved rounds; windows of real video (bikes.mp4 frames) at 320x180 -> 1280x720, 2 threads. Prints the compile
+time, each round's s/frame, the medians, their ratio, the per-round ratios and the largest difference of the outputs.
 
     python scripts/probe_compile.py [ROUNDS] [--frames N] [--size WxH] [--precision P]   # 5 rounds, 8 frames, 320x180
 """
@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             up.upscale_window(x)
             rows[name].append((time.perf_counter() - t) / a.frames)
     med = {k: statistics.median(v) for k, v in rows.items()}
-    print(f"{a.frames} frames {w}x{h} -> {4 * w}x{4 * h}, {a.threads} threads, {ups['eager'].dtype}; first two compile=True windows "
+    print(f"{a.frames} frames {w}x{h} -> {4 * w}x{4 * h}, {a.threads} threads, {ups['eager'].dtype}; "
+          "first two compile=True windows "
           f"{first_two:.0f} s (the second compiles); max |diff| {diff:.2e} (0-1 pixels)")
     for k, v in rows.items():
         print(f"{k:8s} " + " ".join(f"{s:.3f}" for s in v) + f"  median {med[k]:.3f} s/frame")
