@@ -198,7 +198,8 @@ def test_sigterm_ends_a_phased_run_after_exporting_what_it_has(tmp_path: Path) -
         timer.cancel()
     assert time.monotonic() - t0 < 30  # not the 120 s of the two phases
     part = tmp_path / "m-p0-partial.safetensors"  # the interrupted phase, named so that it is not taken for a whole one
-    assert part.is_file() and sorted(p.name for p in tmp_path.glob("m-*.safetensors")) == [part.name]
+    assert part.is_file() and [p.name for p in tmp_path.glob("m-*.safetensors") if ".encoder." not in p.name] == [
+        part.name]
     assert load_model(part)[1].metadata["phase_ended_by"] == "signal"
     assert (tmp_path / "r" / "state.pt").is_file()
 
