@@ -215,6 +215,10 @@ def test_d_stats_lr_and_d_steps(tmp_path: Path) -> None:
     tr.train_step()
     assert [g["lr"] for g in tr.opt_d.param_groups] == [0.5e-3, 2.5e-3]  # both halved (lr_halve_at 0)
     assert all(int(tr.opt_d.state[p]["step"]) == 3 for p in stats)  # three updates in one student step
+    for bad in ({"d_steps": 0}, {"disc_calibrate": -1}, {"d_stats_lr": -1.0}):
+        with pytest.raises(ValueError, match="d_steps must be at least 1"):
+            Trainer(_cfg(tmp_path / "bad", disc_backbone="scratch", **bad), dataset=fx.dataset(2),
+                    material=fx.material())
     one = Trainer(_cfg(tmp_path / "one", disc_backbone="scratch"), dataset=fx.dataset(2), material=fx.material())
     assert one.opt_d is not None and len(one.opt_d.param_groups) == 1  # d_stats_lr 0: one group at d_lr
 

@@ -181,6 +181,9 @@ class Trainer:
             raise ValueError(f"Trainer: adv_heads must be both or detail, got {cfg.adv_heads!r}")
         if cfg.detail_real not in DETAIL_REAL:
             raise ValueError(f"Trainer: detail_real must be one of {', '.join(DETAIL_REAL)}, got {cfg.detail_real!r}")
+        if cfg.d_steps < 1 or cfg.disc_calibrate < 0 or cfg.d_stats_lr < 0:
+            raise ValueError(f"Trainer: d_steps must be at least 1 ({cfg.d_steps}), disc_calibrate and d_stats_lr at "
+                             f"least 0 ({cfg.disc_calibrate}, {cfg.d_stats_lr})")
         self.labels = sample_labels(cfg.detail_real)  # the discriminators' labels per sample type
         unknown = set(cfg.teachers) - {"gt", "animevideov3", "x4plus"}
         if unknown:
