@@ -168,6 +168,24 @@ def test_calibrated_heads_see_standardised_statistics_and_uncalibrated_ones_raw(
         head.calibrate(f[:3], 3)
 
 
+def test_flat_statistics_ignore_the_busiest_pixels() -> None:
+    from vsadcvsr.train.discriminators import DepthHeads
+
+    torch.manual_seed(0)
+    f = torch.randn(3, 4, 16, 16) * 0.1  # 3 frames of a flat map ...
+    f[:, :, :, 10:] += 5.0  # ... with a busy band: the right 6 of 16 columns (and their 5x5 surroundings)
+    g = f.clone()
+    g[:, :, :, 12:] *= 2.0  # overshoot inside the band
+    whole, flat = DepthHeads(4, width=16), DepthHeads(4, width=16, flat=0.4)
+    assert not torch.allclose(whole.statistics(f, 3)[0], whole.statistics(g, 3)[0])
+    assert torch.allclose(flat.statistics(f, 3)[0], flat.statistics(g, 3)[0])  # the flattest 40 %: the band unseen
+    assert torch.allclose(flat.statistics(f, 3)[1], whole.statistics(f, 3)[1])  # frame-to-frame part: all pixels
+    st = flat.statistics(f, 3)[0]
+    assert st[:, 4:].abs().max() < 0.2 and whole.statistics(f, 3)[0][:, 4:].min() > 0.5  # std of the flat part only
+    with pytest.raises(ValueError, match="flat must be in"):
+        DepthHeads(4, flat=0.0)
+
+
 def test_disc_calibrate_runs_once_per_run_and_resumes_with_its_standardisation(tmp_path: Path) -> None:
     kw = dict(disc_backbone="scratch", disc_calibrate=5, steps=1)
     tr = Trainer(_cfg(tmp_path, **kw), dataset=fx.dataset(3), material=fx.material())
@@ -200,8 +218,12 @@ def test_a_luma_discriminator_does_not_see_colour_and_passes_the_student_no_colo
                                       atol=1e-6)
         assert coloured != luma  # with luma, the gradient is a multiple of Y's weights: it cannot change chroma
     assert outs[False] > 1e-3 and outs[True] < 1e-5
-    tr = Trainer(_cfg(tmp_path, disc_backbone="scratch", disc_luma=True), dataset=fx.dataset(2), material=fx.material())
+    tr = Trainer(_cfg(tmp_path, disc_backbone="scratch", disc_luma=True, disc_flat=0.5, disc_calibrate=4),
+                 dataset=fx.dataset(2), material=fx.material())
     assert isinstance(tr.disc, BackboneDiscriminator) and tr.disc.luma
+    assert all(h.flat == 0.5 for h in tr.disc.heads)  # type: ignore[union-attr]
+    tr.fit()  # one step with both options (and the calibration, which uses the flat statistics too)
+    assert tr.step == 1 and bool(tr.disc.calibrated)
 
 
 def test_d_stats_lr_and_d_steps(tmp_path: Path) -> None:

@@ -126,8 +126,12 @@ class DepthHeads(nn.Module):
     step_shift: Tensor
     step_scale: Tensor
 
-    def __init__(self, channels: int, width: int = 64, detail_fraction: float = 0.75, spectral: bool = True) -> None:
+    def __init__(self, channels: int, width: int = 64, detail_fraction: float = 0.75, spectral: bool = True,
+                 flat: float = 1.0) -> None:
         super().__init__()
+        if not 0 < flat <= 1:
+            raise ValueError(f"DepthHeads: flat must be in (0, 1], got {flat}")
+        self.flat = flat  # the detail statistics cover this fraction of each frame's pixels: the flattest
         nd = round(width * detail_fraction)
         if not 0 < nd < width:
             raise ValueError("DepthHeads: detail_fraction must leave channels for both heads")
@@ -145,15 +149,24 @@ class DepthHeads(nn.Module):
             self.register_buffer(f"{name}_shift", torch.zeros(2 * channels))
             self.register_buffer(f"{name}_scale", torch.ones(2 * channels))
 
-    @staticmethod
-    def statistics(f: Tensor, frames: int) -> tuple[Tensor, Tensor]:
+    def statistics(self, f: Tensor, frames: int) -> tuple[Tensor, Tensor]:
         """Raw inputs of the statistics paths: per frame the signed log of the channel means and standard deviations
-        (B*T, 2C); per clip the log of the mean absolute frame-to-frame change of the channel means and of the maps
-        (B, 2C; zeros for one-frame clips)."""
+        (B*T, 2C), over the `flat` fraction of its pixels with the least local feature energy (5x5 mean of the
+        squared maps; all pixels at 1); per clip the log of the mean absolute frame-to-frame change of the channel
+        means and of the maps over all pixels (B, 2C; zeros for one-frame clips)."""
         n, c = f.shape[:2]
         b = n // frames
         mean, std = f.mean((2, 3)), f.std((2, 3))
-        st = _signed_log(torch.cat([mean, std], 1))
+        if self.flat < 1:
+            with torch.no_grad():
+                energy = F.avg_pool2d(f.pow(2).mean(1, keepdim=True), 5, 1, 2).flatten(1)  # (N, H*W)
+                keep = energy <= torch.quantile(energy.float(), self.flat, dim=1, keepdim=True).to(energy.dtype)
+                w = (keep / keep.sum(1, keepdim=True)).view(n, 1, *f.shape[2:]).to(f.dtype)
+            fm = (f * w).sum((2, 3))
+            fs = ((f - fm[..., None, None]).pow(2) * w).sum((2, 3)).clamp_min(1e-12).sqrt()
+            st = _signed_log(torch.cat([fm, fs], 1))
+        else:
+            st = _signed_log(torch.cat([mean, std], 1))
         m = mean.view(b, frames, c)
         if frames > 1:
             fv = f.view(b, frames, *f.shape[1:])
@@ -221,7 +234,7 @@ class BackboneDiscriminator(nn.Module):
     calibrated: Tensor
 
     def __init__(self, backbone: str = "x4plus", depths: tuple[int, ...] = (6, 16), width: int = 64,
-                 detail_fraction: float = 0.75, spectral: bool = True, luma: bool = False) -> None:
+                 detail_fraction: float = 0.75, spectral: bool = True, luma: bool = False, flat: float = 1.0) -> None:
         super().__init__()
         self.backbone_kind = backbone
         self.luma = luma  # see luma only (BT.601 Y on all three channels): no pressure on the student's colours
@@ -238,7 +251,7 @@ class BackboneDiscriminator(nn.Module):
             channels = self.scratch.channels
         else:
             raise ValueError(f"BackboneDiscriminator: backbone must be x4plus or scratch, got {backbone!r}")
-        self.heads = nn.ModuleList(DepthHeads(c, width, detail_fraction, spectral) for c in channels)
+        self.heads = nn.ModuleList(DepthHeads(c, width, detail_fraction, spectral, flat) for c in channels)
         self.register_buffer("calibrated", torch.tensor(False))  # `calibrate` has run (saved with the state)
 
     @property

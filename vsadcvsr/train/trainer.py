@@ -74,6 +74,7 @@ class TrainConfig:
     d_steps: int = 1  # discriminator updates per student step, each on new crop places of the step's batch
     disc_calibrate: int = 0  # real clips the heads' statistics are standardised on before the first step (0: off)
     disc_luma: bool = False  # the backbone discriminator sees the luma only (x4plus/scratch)
+    disc_flat: float = 1.0  # the heads' detail statistics over this fraction of each crop, the flattest (1: all)
     grad_clip: float = 0.0  # clip the generator's gradient norm to this (0: off)
     teachers: dict[str, float] = field(default_factory=lambda: {"gt": 1.0})
     # "losses": one loss per teacher, weighted (L1's optimum is then the weighted median: the heaviest teacher);
@@ -243,8 +244,8 @@ class Trainer:
                 memory_format=fmt)
         elif cfg.stage == 2:
             self.disc = BackboneDiscriminator(cfg.disc_backbone, tuple(cfg.disc_depths), cfg.disc_width,
-                                              spectral=cfg.disc_spectral, luma=cfg.disc_luma).to(self.device).to(
-                                                  memory_format=fmt)
+                                              spectral=cfg.disc_spectral, luma=cfg.disc_luma,
+                                              flat=cfg.disc_flat).to(self.device).to(memory_format=fmt)
         if self.disc is not None:
             self.opt_d = torch.optim.Adam(self._disc_groups(self.disc), betas=(0.5, 0.999))
         self.step = 0

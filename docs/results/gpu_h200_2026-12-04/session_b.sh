@@ -32,10 +32,11 @@ if [ $rc = 1 ]; then  # HR clips differ from the CPU set's: rebuild without the 
 fi
 el "data rc=$rc $(tail -n 1 "$OUT/logs/data.log" 2>/dev/null)"
 [ -f $DATA ] || { tar -czf "$OUT/logs.tar.gz" -C "$OUT" logs; exit 4; }
-# call C: RUNS=X P=75 PHASES=2 TRAIN_TIMEOUT=185 (X: V with the discriminator on luma only, alone on the GPU)
+# call C: RUNS=X P=75 PHASES=2 TRAIN_TIMEOUT=185 (X: V with the discriminator on luma only, alone on the GPU);
+# not yet run: RUNS="Y W" (Y: V with the heads' statistics over the flattest half of each crop, --disc-flat 0.5)
 RUNS=${RUNS:-V W}; P=${P:-95}; PHASES=${PHASES:-3}
 for r in $RUNS; do
-  case $r in W) extra="--adv-pixel-weight 0";; X) extra="--disc-luma";; *) extra="";; esac
+  case $r in W) extra="--adv-pixel-weight 0";; X) extra="--disc-luma";; Y) extra="--disc-flat 0.5";; *) extra="";; esac
   timeout -k 10 $(t ${TRAIN_TIMEOUT:-360}) $PY scripts/train_phases.py --data $DATA --run-dir /tmp/runsB/$r \
     --init vsadcvsr/weights/compact.safetensors --model compact --stage 2 --batch 2 --crop 48 --frames 3 \
     --phases $(for i in $(seq $PHASES); do printf '2e-5:%s:100000 ' $(t $P); done) \

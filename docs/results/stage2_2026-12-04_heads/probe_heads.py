@@ -5,7 +5,8 @@ step (`--d-steps`)? As run on 2026-12-04 from the repository root:
 on the cache of `python scripts/probe_consistency.py --stats --cache ...` (x4plus conv-6 features of 240 real
 5-frame clips, 96 px, and of the shipped student's output of their mild LR; the last 60 clips held out). Each
 "step" draws 2 training clips x 3 frames per side at random 64-px places, as a run's discriminator step does.
-Prints held-out accuracy (per frame, centre crops) of the statistics part, the spatial part and both (the mean of the
+`--flat F`: the last setting only, the heads' statistics over the flattest F of each frame
+(`--disc-flat`). Prints held-out accuracy (per frame, centre crops) of the statistics part, the spatial part and both (the mean of the
 parts' mean logits, as the loss weighs them)."""
 import sys
 
@@ -19,12 +20,13 @@ torch.set_num_threads(2)
 c = torch.load(sys.argv[1]); c.pop('made_by', None)
 real, stud = c['real'], c['student']  # (240, 5, 64, 96, 96) fp16
 n, ho = real.shape[0], 60
+FLAT = float(sys.argv[sys.argv.index("--flat") + 1]) if "--flat" in sys.argv else 1.0  # --disc-flat's statistics
 
 
 def run(calibrate: bool, lr: float, stats_lr: float, d_steps: int, steps: int = 300, seed: int = 0) -> list[float]:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    head = DepthHeads(64)
+    head = DepthHeads(64, flat=FLAT)
     if calibrate:  # 64 real training clips, 3 frames at a random 64-px place each (as --disc-calibrate 64)
         idx = rng.choice(n - ho, 64, replace=False)
         f = torch.cat([crop(real, i, rng) for i in idx])
@@ -59,11 +61,12 @@ def crop(x: torch.Tensor, i: int, rng: np.random.Generator) -> torch.Tensor:
     return x[i, t0:t0 + 3, :, y0:y0 + 64, x0:x0 + 64].float()
 
 
-print("held-out accuracy: statistics part / spatial part / both")
-for name, kw in (("as the runs so far (d_lr 2e-4)", dict(calibrate=False, lr=2e-4, stats_lr=2e-4, d_steps=1)),
+print(f"held-out accuracy: statistics part / spatial part / both{f' (statistics over the flattest {FLAT})' if FLAT < 1 else ''}")
+configs = (("as the runs so far (d_lr 2e-4)", dict(calibrate=False, lr=2e-4, stats_lr=2e-4, d_steps=1)),
                  ("calibrated", dict(calibrate=True, lr=2e-4, stats_lr=2e-4, d_steps=1)),
                  ("calibrated, stats lr 2e-3", dict(calibrate=True, lr=2e-4, stats_lr=2e-3, d_steps=1)),
                  ("calibrated, stats lr 2e-3, 4 updates per step", dict(calibrate=True, lr=2e-4, stats_lr=2e-3, d_steps=4)),
-                 ("calibrated, stats lr 1e-2, 4 updates per step", dict(calibrate=True, lr=2e-4, stats_lr=1e-2, d_steps=4))):
+                 ("calibrated, stats lr 1e-2, 4 updates per step", dict(calibrate=True, lr=2e-4, stats_lr=1e-2, d_steps=4)))
+for name, kw in configs[-1:] if FLAT < 1 else configs:  # with --flat: the setting the runs use
     acc = run(**kw)
     print(f"{name}, 300 steps: {acc[0]:.3f} / {acc[1]:.3f} / {acc[2]:.3f}", flush=True)
