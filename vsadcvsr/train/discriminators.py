@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..model.layers import conv_along_time
+from .losses import luma
 
 
 class TemporalConv(nn.Module):
@@ -156,7 +157,7 @@ class DepthHeads(nn.Module):
         means and of the maps over all pixels (B, 2C; zeros for one-frame clips)."""
         n, c = f.shape[:2]
         b = n // frames
-        mean, std = f.mean((2, 3)), f.std((2, 3))
+        mean = f.mean((2, 3))
         if self.flat < 1:
             with torch.no_grad():
                 energy = F.avg_pool2d(f.pow(2).mean(1, keepdim=True), 5, 1, 2).flatten(1)  # (N, H*W)
@@ -166,7 +167,7 @@ class DepthHeads(nn.Module):
             fs = ((f - fm[..., None, None]).pow(2) * w).sum((2, 3)).clamp_min(1e-12).sqrt()
             st = _signed_log(torch.cat([fm, fs], 1))
         else:
-            st = _signed_log(torch.cat([mean, std], 1))
+            st = _signed_log(torch.cat([mean, f.std((2, 3))], 1))
         m = mean.view(b, frames, c)
         if frames > 1:
             fv = f.view(b, frames, *f.shape[1:])
@@ -262,8 +263,7 @@ class BackboneDiscriminator(nn.Module):
     def features(self, x: Tensor) -> list[Tensor]:
         """(N, 3, H, W) → the backbone's maps at each tapped depth (of the luma where `luma`)."""
         if self.luma:
-            y = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
-            x = y.expand(-1, 3, -1, -1)
+            x = (luma(x) * 2 - 1).expand(-1, 3, -1, -1)  # Y back in [-1, 1], the input's range
         fb = self.frozen_backbone
         if fb is None:
             assert self.scratch is not None
