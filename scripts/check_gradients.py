@@ -20,8 +20,10 @@ import _installed  # noqa: F401  (one line, not a traceback, where vsadcvsr is n
 import torch
 
 from vsadcvsr.train import synthetic
+from vsadcvsr.train.config import TrainConfig, parse_weights
 from vsadcvsr.train.dataset import ClipDataset
-from vsadcvsr.train.trainer import TrainConfig, Trainer, parse_weights, set_cuda_precision
+from vsadcvsr.train.runtime import set_cuda_precision
+from vsadcvsr.train.trainer import Trainer
 
 
 def _gradients(trainer: Trainer) -> tuple[float, dict[str, torch.Tensor]]:

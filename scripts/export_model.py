@@ -12,8 +12,8 @@ from pathlib import Path
 import _installed  # noqa: F401  (one line, not a traceback, where vsadcvsr is not installed)
 import torch
 
+from vsadcvsr.train.export import export_state
 from vsadcvsr.train.state_file import StateFileError
-from vsadcvsr.train.trainer import export_state
 
 
 def main(argv: list[str] | None = None) -> int:

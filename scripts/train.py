@@ -16,8 +16,10 @@ import _installed  # noqa: F401  (one line, not a traceback, where vsadcvsr is n
 import torch
 import torch.distributed as dist
 
+from vsadcvsr.train.config import TrainConfig
 from vsadcvsr.train.options import add_run_options, config_from_args
-from vsadcvsr.train.trainer import TrainConfig, Trainer, set_cuda_precision, setup_distributed
+from vsadcvsr.train.runtime import set_cuda_precision, setup_distributed
+from vsadcvsr.train.trainer import Trainer
 
 
 def build_parser() -> argparse.ArgumentParser:

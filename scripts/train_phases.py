@@ -23,7 +23,8 @@ import _installed  # noqa: F401  (one line, not a traceback, where vsadcvsr is n
 import torch
 
 from vsadcvsr.train.options import add_run_options, config_from_args
-from vsadcvsr.train.trainer import Trainer, set_cuda_precision
+from vsadcvsr.train.runtime import set_cuda_precision
+from vsadcvsr.train.trainer import Trainer
 
 
 def _phase(text: str) -> tuple[float, float, int]:

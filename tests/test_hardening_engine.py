@@ -79,7 +79,7 @@ def _crafted_state(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_a_crafted_training_state_is_refused_without_running_its_code(tmp_path: Path) -> None:
-    from vsadcvsr.train.trainer import export_state
+    from vsadcvsr.train.export import export_state
     from vsadcvsr.train.validate import load_student
 
     path, marker = _crafted_state(tmp_path)

@@ -165,7 +165,9 @@ def test_the_import_equals_real_esrgans_own_network_frame_by_frame(tmp_path: Pat
 def test_training_from_the_import_lowers_the_loss_and_carries_its_licence(tmp_path: Path) -> None:
     from vsadcvsr.realesrgan_import import import_realesrgan
     from vsadcvsr.train import synthetic as fx
-    from vsadcvsr.train.trainer import TrainConfig, Trainer, export_state
+    from vsadcvsr.train.config import TrainConfig
+    from vsadcvsr.train.export import export_state
+    from vsadcvsr.train.trainer import Trainer
 
     import_realesrgan(tmp_path / "init.safetensors")
     cfg = TrainConfig(data="", run_dir=str(tmp_path / "run"), model="compact", stage=1, steps=4, batch=2, lr=2e-4,

@@ -9,8 +9,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from vsadcvsr.train import synthetic as fx
+from vsadcvsr.train.config import TrainConfig
 from vsadcvsr.train.data import shuffle_frames, static_clip, unrelated_crops
-from vsadcvsr.train.trainer import TrainConfig, Trainer, _to_tensor
+from vsadcvsr.train.trainer import Trainer, _to_tensor
 
 CLIPS = 4
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from vsadcvsr.train import synthetic as fx
+from vsadcvsr.train.config import TrainConfig
 from vsadcvsr.train.discriminators import Discriminators, DualHeadDiscriminator, pixel_backbone
 from vsadcvsr.train.losses import (
     SAMPLE_LABELS,
@@ -18,7 +19,7 @@ from vsadcvsr.train.losses import (
     perceptual_substitute,
     ssim,
 )
-from vsadcvsr.train.trainer import TrainConfig, Trainer
+from vsadcvsr.train.trainer import Trainer
 
 
 def test_sample_type_labels_are_the_papers() -> None:

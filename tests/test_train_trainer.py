@@ -16,7 +16,9 @@ import torch
 
 from vsadcvsr.checkpoint import load_model
 from vsadcvsr.train import synthetic as fx
-from vsadcvsr.train.trainer import TrainConfig, Trainer, export_state
+from vsadcvsr.train.config import TrainConfig
+from vsadcvsr.train.export import export_state
+from vsadcvsr.train.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -303,7 +305,7 @@ def test_add_teacher_in_two_processes_equals_one(tmp_path: Path) -> None:
 
 
 def test_a_run_starts_from_an_exported_checkpoint_with_its_encoder_or_a_fresh_one(tmp_path: Path) -> None:
-    from vsadcvsr.train.trainer import encoder_path
+    from vsadcvsr.train.export import encoder_path
 
     t = _trainer(tmp_path / "a", 1)
     t.fit()

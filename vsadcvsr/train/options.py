@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from .config import TrainConfig, parse_weights
 from .losses import DETAIL_REAL
-from .trainer import TF32_HELP, TrainConfig, parse_weights
+from .runtime import TF32_HELP
 
 #: train_phases.py's own defaults, and why (it is the recipe for timed CPU/GPU sessions that start from a trained
 #: student; train.py keeps the paper's values).

