@@ -2,7 +2,8 @@
 
 For a machine lent for a fixed time (a GPU for minutes): the run is bounded by the clock, not by a step count, and
 every phase leaves a usable checkpoint (a phase cut short by SIGTERM: `-pN-partial`). Resumes RUN_DIR/state.pt
-like scripts/train.py.
+like scripts/train.py; with phases that end at a step of the run (`LR:SECONDS:@STEP`) the same command, run again,
+carries an interrupted run on where it stood (finished phases skipped, exports under the same names).
 
 Example (stage 1 from an earlier state, then two phases of stage 2 on its result):
   python scripts/train_phases.py --data runs/data/gpu.npz --run-dir runs/a1 --init runs/tiny-s1/state.pt \
@@ -27,26 +28,32 @@ from vsadcvsr.train.runtime import set_cuda_precision
 from vsadcvsr.train.trainer import Trainer
 
 
-def _phase(text: str) -> tuple[float, float, int]:
-    """LR:SECONDS or LR:SECONDS:STEPS (the phase ends at whichever comes first)."""
+def _phase(text: str) -> tuple[float, float, int, bool]:
+    """LR:SECONDS, LR:SECONDS:STEPS or LR:SECONDS:@STEP → (lr, seconds, steps, absolute). The phase ends at
+    whichever comes first: its time, STEPS more steps, or the run's step STEP (absolute: the same end however
+    often the run is resumed; a phase whose end the run has passed is skipped)."""
     parts = text.split(":")
+    bad = f"a phase is LR:SECONDS, LR:SECONDS:STEPS or LR:SECONDS:@STEP, not {text!r}"
     if len(parts) not in (2, 3):
-        raise argparse.ArgumentTypeError(f"a phase is LR:SECONDS or LR:SECONDS:STEPS, not {text!r}")
+        raise argparse.ArgumentTypeError(bad)
+    absolute = len(parts) == 3 and parts[2].startswith("@")
     try:
-        lr, seconds, steps = float(parts[0]), float(parts[1]), int(parts[2]) if len(parts) == 3 else 0
+        lr, seconds = float(parts[0]), float(parts[1])
+        steps = int(parts[2].removeprefix("@")) if len(parts) == 3 else 0
     except ValueError:
-        raise argparse.ArgumentTypeError(f"a phase is LR:SECONDS or LR:SECONDS:STEPS, not {text!r}") from None
-    if lr <= 0 or seconds <= 0 or steps < 0:
-        raise argparse.ArgumentTypeError(f"a phase needs a positive learning rate and time, not {text!r}")
-    return lr, seconds, steps
+        raise argparse.ArgumentTypeError(bad) from None
+    if lr <= 0 or seconds <= 0 or steps < 0 or (absolute and steps == 0):
+        raise argparse.ArgumentTypeError(f"a phase needs a positive learning rate, time and end step, not {text!r}")
+    return lr, seconds, steps, absolute
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_run_options(ap, "phases")
-    ap.add_argument("--phases", type=_phase, nargs="+", required=True, metavar="LR:SECONDS[:STEPS]",
+    ap.add_argument("--phases", type=_phase, nargs="+", required=True, metavar="LR:SECONDS[:STEPS|:@STEP]",
                     help="one per phase; with STEPS a phase also ends after that many steps (runs that compare "
-                    "recipes end at the same step on any machine)")
+                    "recipes end at the same step on any machine), with @STEP at the run's step STEP (the same "
+                    "command resumes an interrupted run: finished phases are skipped, exports keep their names)")
     ap.add_argument("--export", type=Path, default=None, help="prefix: PREFIX-pN.safetensors after phase N (fp16)")
     return ap
 
@@ -62,11 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     trainer = Trainer(cfg)
     logging.getLogger(__name__).info("config %s phases %s", json.dumps(cfg.to_json()), a.phases)
     trainer.load_state()  # the step a resumed run is at, for the phases' step limits
-    for i, (lr, seconds, steps) in enumerate(a.phases):
+    log = logging.getLogger(__name__)
+    for i, (lr, seconds, steps, absolute) in enumerate(a.phases):
+        if absolute and trainer.step >= steps:
+            log.info("phase %d ends at step %d; the run is at step %d: skipped", i, steps, trainer.step)
+            continue
         trainer.cfg.lr = lr
-        reason = trainer.fit(max_seconds=seconds, until=trainer.step + steps if steps else None)
-        logging.getLogger(__name__).info("phase %d (lr %g, %g s, %d steps) ended at step %d", i, lr, seconds, steps,
-                                         trainer.step)
+        reason = trainer.fit(max_seconds=seconds, until=steps if absolute else trainer.step + steps if steps else None)
+        log.info("phase %d (lr %g, %g s, %s%d steps) ended at step %d", i, lr, seconds, "until " * absolute, steps,
+                 trainer.step)
         if a.export is not None:  # a phase cut short by SIGTERM is exported as -pN-partial, not as a finished one
             name = f"{a.export}-p{i}{'-partial' if reason == 'signal' else ''}.safetensors"
             trainer.export(name, extra={"phases": json.dumps(a.phases[: i + 1]), "phase_ended_by": reason},

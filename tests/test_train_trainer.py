@@ -147,9 +147,26 @@ def test_phases_with_a_step_limit_end_at_the_same_step_on_any_machine(tmp_path: 
     assert [load_model(tmp_path / f"m-p{i}.safetensors")[1].metadata["steps"] for i in (0, 1)] == ["3", "5"]
     tp.main(args + ["--phases", "1e-4:600:2"])  # resumed: the limit counts from where the run stands
     assert load_model(tmp_path / "m-p0.safetensors")[1].metadata["steps"] == "7"
-    for bad in ("1e-3", "1e-3:10:x", "0:10", "1e-3:10:-1"):
+    for bad in ("1e-3", "1e-3:10:x", "0:10", "1e-3:10:-1", "1e-3:10:@0", "1e-3:10:@x"):
         with pytest.raises(argparse.ArgumentTypeError, match="a phase"):
             tp._phase(bad)
+
+
+def test_phases_ending_at_a_run_step_resume_with_the_same_command(tmp_path: Path) -> None:
+    tp, data = _train_phases_and_data(tmp_path)
+    args = ["--data", str(data), "--run-dir", str(tmp_path / "r"), "--batch", "2", "--crop", "16",
+            "--log-every", "1", "--export", str(tmp_path / "m"), "--phases"]
+    tp.main(args + ["1e-3:600:@2"])  # as if interrupted after the first phase
+    first = (tmp_path / "m-p0.safetensors").read_bytes()
+    tp.main(args + ["1e-3:600:@2", "1e-4:600:@4"])  # the whole command: phase 0 is done, so skipped
+    assert (tmp_path / "m-p0.safetensors").read_bytes() == first  # not retrained, not rewritten
+    assert load_model(tmp_path / "m-p1.safetensors")[1].metadata["steps"] == "4"
+    lines = [json.loads(x) for x in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [1, 2, 3, 4] and lines[-1]["lr"] == 1e-4
+    tp.main(args + ["1e-3:600:@2", "1e-4:600:@4"])  # nothing left to do: no step, no export
+    assert len((tmp_path / "r" / "log.jsonl").read_text().splitlines()) == 4
+    assert tp._phase("2e-5:3600:@800") == (2e-5, 3600.0, 800, True)
+    assert tp._phase("2e-5:3600:300") == (2e-5, 3600.0, 300, False)
 
 
 def test_the_moving_average_of_the_student_is_kept_resumed_and_exported(tmp_path: Path) -> None:
