@@ -31,9 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr-size", type=int, default=48, help="LR crop side (HR is 4x); a multiple of 16")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--teacher", action="append", default=[], metavar="NAME=N",
-                    help="precompute teacher NAME (animevideov3, x4plus) for the first N clips; repeatable")
+                    help="precompute teacher NAME (animevideov3, x4plus, x4plus-stable: x4plus averaged along the HR "
+                    "clip's motion) for the first N clips; repeatable")
     ap.add_argument("--add-teacher", metavar="NAME=N", help="extend teacher NAME of the existing OUTPUT to its "
-                    "first N clips and write nothing else")
+                    "first N clips and write nothing else (x4plus-stable: from the file's x4plus outputs)")
     ap.add_argument("--mild-fraction", type=float, default=0.5)
     ap.add_argument("--static-fraction", type=float, default=0.15)
     ap.add_argument("--pan", type=int, default=0, metavar="PX",

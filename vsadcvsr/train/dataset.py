@@ -15,7 +15,7 @@ import numpy as np
 from ..degradation import degrade_clip
 from ..files import atomic_write
 from .data import IMAGE_LICENCES, VIDEO_LICENCES, Material, static_clip, video_clip
-from .teachers import TEACHERS, run_teacher
+from .teachers import STABILISED, TEACHERS, run_teacher, stabilise
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def build_dataset(
             lr[i] = lr_i
             for k, n in teachers.items():
                 if k != "gt" and i < n:
-                    out[f"teacher_{k}"][i] = run_teacher(k, lr[i], device=teacher_device)
+                    out[f"teacher_{k}"][i] = run_teacher(k, lr[i], hr[i], device=teacher_device)
             if (i + 1) % 50 == 0:
                 log.info("build_dataset: %d/%d clips, %.1f s", i + 1, clips, time.monotonic() - t0)
     meta = {
@@ -89,10 +89,11 @@ def build_dataset(
 def add_teacher(path: str | Path, name: str, clips: int, workers: int = 1, device: str | None = None) -> None:
     """Extends `teacher_<name>` of a file written by `build_dataset` to its first `clips` clips, running the teacher
     only on the clips that lack it, in `workers` processes (the same result for any number), or in torch on
-    `device` in this process; the file is replaced atomically (a crash leaves the old one)."""
-    if name == "gt" or name not in TEACHERS:
+    `device` in this process; the file is replaced atomically (a crash leaves the old one). A `STABILISED` teacher
+    is made from the file's own outputs of its network teacher, which must cover those clips."""
+    if name == "gt" or (name not in TEACHERS and name not in STABILISED):
         raise ValueError(f"add_teacher: {name!r} is not a network teacher; known: "
-                         f"{', '.join(k for k in TEACHERS if k != 'gt')}")
+                         f"{', '.join([*(k for k in TEACHERS if k != 'gt'), *STABILISED])}")
     path = Path(path)
     with np.load(path) as z:  # closed before the file is replaced
         arrays = {k: z[k] for k in z.files}
@@ -106,7 +107,14 @@ def add_teacher(path: str | Path, name: str, clips: int, workers: int = 1, devic
     out[:len(have)] = have
     t0 = time.monotonic()
     todo = range(len(have), clips)
-    if device is not None:  # clips in batches of frames through one torch network
+    if name in STABILISED:  # from the stored outputs of its network teacher: no network runs
+        base = arrays.get(f"teacher_{STABILISED[name]}")
+        if base is None or len(base) < clips or any(not base[i].any() for i in todo):
+            raise ValueError(f"add_teacher: {name} is made from {STABILISED[name]}'s outputs: add "
+                             f"{STABILISED[name]}={clips} to {path} first")
+        for i in todo:
+            out[i] = stabilise(base[i], arrays["hr"][i])
+    elif device is not None:  # clips in batches of frames through one torch network
         step = 16
         for i in range(todo.start, todo.stop, step):
             j = min(i + step, todo.stop)

