@@ -9,7 +9,8 @@ from skimage import data
 from vsadcvsr.eval.fidelity import PSNR_CAP_DB, psnr_rgb, psnr_y, ssim_y
 from vsadcvsr.eval.no_reference import MetricUnavailable, brisque, matlab_halve, niqe
 from vsadcvsr.eval.vmaf import VmafUnavailable, vmaf_neg
-from vsadcvsr.eval.warping import occlusion_mask, warping_error
+from vsadcvsr.eval.warping import warping_error
+from vsadcvsr.flow import occlusion_mask
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@ package module by another goes down or sideways, never up.
 
     model <- checkpoint <- engine <- adapters (vs_filter, ffmpeg_filter, the CLI) <- eval
     train uses model, checkpoint, engine and the shared material; never the adapters, never eval
-    importers and eval never import train: what both need lives below it (degradation, material, ncnn files)
+    importers and eval never import train: what both need lives below it (degradation, material, ncnn files,
+    optical flow)
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ LAYER_OF = {
     "vsadcvsr.material": "shared",
     "vsadcvsr.ncnn_graph": "shared",
     "vsadcvsr.ncnn_files": "shared",
+    "vsadcvsr.flow": "shared",
     "vsadcvsr.engine": "engine",
     "vsadcvsr.adcsr_import": "importers",
     "vsadcvsr.realesrgan_import": "importers",

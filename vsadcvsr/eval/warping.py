@@ -12,16 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..extras import lazy
-
-if TYPE_CHECKING:
-    import cv2
-else:
-    cv2 = lazy("cv2", "eval")
+from ..flow import dis_flow, occlusion_mask, warp
 
 #: The flow estimator, to be named next to every E*warp figure.
 FLOW_ESTIMATOR = "DIS (OpenCV, preset medium)"
@@ -35,40 +29,8 @@ class WarpingError:
     pairs: tuple[float, ...]
 
 
-def _gray8(frame: np.ndarray) -> np.ndarray:
-    f = frame if frame.dtype == np.uint8 else np.clip(np.rint(frame * 255.0), 0, 255).astype(np.uint8)
-    return cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY)
-
-
 def _float01(frame: np.ndarray) -> np.ndarray:
     return frame.astype(np.float32) / 255.0 if frame.dtype == np.uint8 else frame.astype(np.float32)
-
-
-def dis_flow(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Flow (H, W, 2) from RGB frame `src` to `dst`: src(x) ≈ dst(x + flow(x)). DIS, preset medium."""
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
-    return dis.calc(_gray8(src), _gray8(dst), None)
-
-
-def warp(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Samples `img` (H, W, C) float32 at x + flow(x), bilinear, with replicated borders."""
-    h, w = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    out = cv2.remap(img, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return out.reshape(img.shape)
-
-
-def occlusion_mask(fw: np.ndarray, bw: np.ndarray) -> np.ndarray:
-    """True where the forward-backward check fails or on a motion boundary of `fw` (see the module docstring)."""
-    bw_w = warp(np.ascontiguousarray(bw, dtype=np.float32), fw)
-    mag = lambda v: np.sum(v * v, axis=-1)  # noqa: E731 - squared magnitude, kept next to its use
-    fb = mag(fw + bw_w) > 0.01 * (mag(fw) + mag(bw_w)) + 0.5
-    du = np.zeros_like(fw)
-    dv = np.zeros_like(fw)
-    du[:, :-1] = fw[:, 1:] - fw[:, :-1]
-    dv[:-1, :] = fw[1:, :] - fw[:-1, :]
-    boundary = mag(du) + mag(dv) > 0.01 * mag(fw) + 0.002
-    return fb | boundary
 
 
 def pair_error(frame_t: np.ndarray, frame_t1: np.ndarray, fw: np.ndarray, bw: np.ndarray) -> float:
