@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..flow import dis_flow, occlusion_mask, warp
 from ..ncnn_files import teacher_files
 from ..ncnn_graph import NcnnGraph
 from ..stdio import stdout_to_stderr
@@ -64,8 +65,6 @@ def stabilise(frames: np.ndarray, guide: np.ndarray, radius: int = STABLE_RADIUS
     """Each frame of `frames` (T, H, W, 3) uint8 as the mean of itself and its neighbours within `radius`, warped onto
     it along the optical flow of `guide` (the HR clip, same size; DIS as E*warp uses); a neighbour's pixel counts only
     where the flow passes the forward-backward and motion-boundary checks (`flow.occlusion_mask`)."""
-    from ..flow import dis_flow, occlusion_mask, warp
-
     if frames.shape != guide.shape or frames.dtype != np.uint8 or frames.ndim != 4:
         raise ValueError(f"stabilise: frames and guide must be (T, H, W, 3) uint8 of one shape, got {frames.shape} "
                          f"{frames.dtype} and {guide.shape}")
