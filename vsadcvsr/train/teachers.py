@@ -69,13 +69,20 @@ def stabilise(frames: np.ndarray, guide: np.ndarray, radius: int = STABLE_RADIUS
         raise ValueError(f"stabilise: frames and guide must be (T, H, W, 3) uint8 of one shape, got {frames.shape} "
                          f"{frames.dtype} and {guide.shape}")
     out = np.empty_like(frames)
+    flows: dict[tuple[int, int], np.ndarray] = {}  # each ordered pair's flow once: frame s needs t's pair too
+
+    def flow(a: int, b: int) -> np.ndarray:
+        if (a, b) not in flows:
+            flows[a, b] = dis_flow(guide[a], guide[b])
+        return flows[a, b]
+
     for t in range(len(frames)):
         acc = frames[t].astype(np.float32)
         n = np.ones((*frames.shape[1:3], 1), np.float32)
         for s in range(max(0, t - radius), min(len(frames), t + radius + 1)):
             if s == t:
                 continue
-            fw, bw = dis_flow(guide[t], guide[s]), dis_flow(guide[s], guide[t])
+            fw, bw = flow(t, s), flow(s, t)
             keep = (~occlusion_mask(fw, bw))[..., None].astype(np.float32)
             acc += keep * warp(frames[s].astype(np.float32), fw)
             n += keep
