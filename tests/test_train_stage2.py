@@ -291,6 +291,13 @@ def test_detail_real_video_labels_real_video_real_for_the_detail_head() -> None:
     only = sample_labels("video-only")  # the photos leave the detail head and stay in the consistency head
     assert only["real_video"] == (1, 1) and only["static_image"] == (0, 1) and only["unrelated_images"] == (0, -1)
     assert only["student"] == (-1, -1)
+    # a teacher's output of the same clip is the detail head's only real sample; the consistency head keeps its
+    # real video and never sees the teacher's
+    teacher = sample_labels("teacher")
+    assert teacher["teacher_video"] == (1, 0) and teacher["real_video"] == (0, 1)
+    assert [k for k, (d, _) in teacher.items() if d == 1] == ["teacher_video"]
+    assert {k: c for k, (_, c) in teacher.items() if k != "teacher_video"} == {k: c for k, (_, c)
+                                                                              in SAMPLE_LABELS.items()}
     with pytest.raises(ValueError, match="detail_real"):
         sample_labels("photos")
 
@@ -301,6 +308,23 @@ def test_detail_real_is_checked_and_logged(tmp_path: Path) -> None:
     tr = Trainer(_cfg(tmp_path, disc_backbone="scratch", detail_real="video"), dataset=fx.dataset(2),
                  material=fx.material())
     assert "d_acc_detail_real_video" in tr.train_step()
+
+
+def test_detail_real_teacher_is_the_teachers_crop_of_the_same_clip(tmp_path: Path) -> None:
+    """With --detail-real teacher the heads see a sixth sample type, the named teacher's output cut at the batch's
+    own window (the student's content), labelled real for the detail head; a teacher missing from the set is an
+    error naming it."""
+    data = fx.dataset(2)
+    data.teachers["texture"] = (255 - data.hr).copy()  # a teacher unlike the HR frames, to tell the cuts apart
+    with pytest.raises(ValueError, match="Trainer: detail_teacher 'x4plus-stable' is not in the training set"):
+        Trainer(_cfg(tmp_path, detail_real="teacher"), dataset=data, material=fx.material())
+    tr = Trainer(_cfg(tmp_path, disc_backbone="scratch", detail_real="teacher", detail_teacher="texture"),
+                 dataset=data, material=fx.material())
+    b = tr.batch(0)
+    assert torch.allclose(b["teacher_video"], -b["hr"], atol=1e-6)  # the same window of the teacher's frames
+    terms = tr.train_step()
+    assert "d_acc_detail_teacher_video" in terms and "d_acc_consistency_teacher_video" not in terms
+    assert "d_acc_detail_real_video" not in terms and "d_acc_consistency_real_video" in terms
 
 
 def test_probe_cost_volume_finds_the_motion_and_a_jump() -> None:

@@ -50,7 +50,8 @@ class TrainConfig:
     disc_crop: int = 64  # HR crop side the backbone discriminator sees (0: the whole batch crop)
     disc_spectral: bool = True  # spectral norm on the heads' trunk convolutions (not on the 1x1 projections)
     adv_heads: str = "both"  # "detail": the detail head alone (the single-head ablation; x4plus/scratch)
-    detail_real: str = "images"  # "video"/"video-only": real video is real for the detail head (losses.sample_labels)
+    detail_real: str = "images"  # "video"/"video-only"/"teacher": what is real for the detail head (sample_labels)
+    detail_teacher: str = "x4plus-stable"  # with detail_real "teacher": the teacher whose output is that real sample
     adv_start: int = 0  # steps in which the discriminator trains alone before the student sees its term
     lowband_weight: float = 0.0  # fidelity anchor: output's low band vs the LR input's (losses.lowband_loss)
     grid_weight: float = 0.0  # sub-pixel phase means of the output vs the HR frames' (losses.grid_loss)

@@ -26,13 +26,15 @@ SAMPLE_LABELS: dict[str, tuple[int, int]] = {
 Labels = dict[str, tuple[int, int]]
 
 
-DETAIL_REAL = ("images", "video", "video-only")
+DETAIL_REAL = ("images", "video", "video-only", "teacher")
 
 
 def sample_labels(detail_real: str = "images") -> Labels:
     """What the detail head learns as real: "images", the still photos (`SAMPLE_LABELS`, the paper); "video", real
-    video too (+1, +1); "video-only", real video alone (the photos then train the consistency head only). With
-    video, the detail head compares the student with real footage of the same content (a departure from the paper;
+    video too (+1, +1); "video-only", real video alone (the photos then train the consistency head only);
+    "teacher", a teacher's output of the student's own clip alone (sample type "teacher_video", +1 for the detail
+    head, left out of the consistency head, where real video and the photos keep the paper's labels). With video or
+    a teacher, the detail head compares the student with texture of the same content (a departure from the paper;
     issue #17)."""
     if detail_real == "images":
         return dict(SAMPLE_LABELS)
@@ -40,6 +42,8 @@ def sample_labels(detail_real: str = "images") -> Labels:
         return {**SAMPLE_LABELS, "real_video": (1, 1)}
     if detail_real == "video-only":
         return {**SAMPLE_LABELS, "real_video": (1, 1), "static_image": (0, 1), "unrelated_images": (0, -1)}
+    if detail_real == "teacher":
+        return {**SAMPLE_LABELS, "static_image": (0, 1), "unrelated_images": (0, -1), "teacher_video": (1, 0)}
     raise ValueError(f"sample_labels: detail_real must be one of {', '.join(DETAIL_REAL)}, got {detail_real!r}")
 
 

@@ -82,7 +82,10 @@ def add_run_options(ap: argparse.ArgumentParser, script: str) -> None:
     opt("adv_heads", str, "stage 2, x4plus/scratch: both heads, or the detail head alone (the ablation)",
         choices=("both", "detail"))
     opt("detail_real", str, "stage 2: what the detail head learns as real: the still images (the paper), real "
-        "video too (the same content as the student's output), or real video alone", choices=DETAIL_REAL)
+        "video too (the same content as the student's output), real video alone, or --detail-teacher's output of the "
+        "student's own clip alone", choices=DETAIL_REAL)
+    opt("detail_teacher", str, "stage 2, --detail-real teacher: the teacher (in the training set) whose output is "
+        "the detail head's real sample")
     opt("d_lr", float, "stage 2: discriminator learning rate")
     opt("d_stats_lr", float, "stage 2, x4plus/scratch: learning rate of the heads' linear statistics layers (0: "
         "--d-lr)")

@@ -118,6 +118,9 @@ class Trainer:
             raise ValueError(f"Trainer: d_steps must be at least 1 ({cfg.d_steps}), disc_calibrate and d_stats_lr at "
                              f"least 0 ({cfg.disc_calibrate}, {cfg.d_stats_lr})")
         self.labels = sample_labels(cfg.detail_real)  # the discriminators' labels per sample type
+        # the sample types the heads see, in a fixed order
+        self.kinds: list[str] = [k for k in ("student", "real_video", "shuffled_video", "static_image",
+                                             "unrelated_images", "teacher_video") if k in self.labels]
         unknown = set(cfg.teachers) - {*TEACHERS, *STABILISED}
         if unknown:
             raise ValueError(f"Trainer: unknown teachers {sorted(unknown)}")
@@ -147,6 +150,11 @@ class Trainer:
         if cfg.stage == 2 and self.material is None:
             self.material = load_material()
         self.usable = min(len(self.data.teachers[k]) for k, w in cfg.teachers.items() if w > 0)
+        if cfg.stage == 2 and cfg.detail_real == "teacher":
+            if cfg.detail_teacher not in self.data.teachers:
+                raise ValueError(f"Trainer: detail_teacher {cfg.detail_teacher!r} is not in the training set "
+                                 f"(it has {', '.join(sorted(self.data.teachers))})")
+            self.usable = min(self.usable, len(self.data.teachers[cfg.detail_teacher]))
         self.sample_p: np.ndarray | None = None
         presets = self.data.meta.get("presets")
         if cfg.preset_weights and presets:
@@ -364,6 +372,8 @@ class Trainer:
             out["static_image"] = _to_tensor(np.stack([static_clip(self.material, t, size, rng) for _ in idx]))
             out["unrelated_images"] = _to_tensor(np.stack([unrelated_crops(self.material, t, size, rng)
                                                            for _ in idx]))
+            if "teacher_video" in self.labels:
+                out["teacher_video"] = self._cut(self.data.teachers[self.cfg.detail_teacher], hr_win)
         return {k: v.to(self.device) for k, v in out.items()}
 
     def _cut(self, a: np.ndarray, win: tuple) -> Tensor:
@@ -455,9 +465,8 @@ class Trainer:
         discriminator, balanced per label, with its accuracy per sample type and head (its crops placed by
         `salt` too, so that repeated updates on one batch see new places)."""
         assert self.disc_ddp is not None
-        kinds = ["student", "real_video", "shuffled_video", "static_image", "unrelated_images"]
-        images = {"student": x_s, "real_video": b["hr"], "shuffled_video": b["shuffled_video"],
-                  "static_image": b["static_image"], "unrelated_images": b["unrelated_images"]}
+        kinds = self.kinds
+        images = {"student": x_s, "real_video": b["hr"], **{k: b[k] for k in kinds[2:]}}
         if isinstance(self.disc, BackboneDiscriminator):
             crops = [self._disc_crops(images[k], 1 + i + salt) for i, k in enumerate(kinds)]
             sizes = [x.shape[0] for x in crops]

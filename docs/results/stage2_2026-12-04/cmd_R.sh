@@ -11,7 +11,7 @@
 # Data: make_training_data.py /work/scratch/stage2/data/train.npz --clips 120 --teacher animevideov3=120 --workers 2
 #       (25 s), then --add-teacher x4plus=120 --workers 2 (400 s); seed 0, as in the sixth session.
 RUN=${1:-R}; [ $# -gt 0 ] && shift
-cd "$(dirname "$0")/../../.." && export PYTHONPATH="$PWD" OMP_NUM_THREADS=1   # the repository root
+cd "$(dirname "$0")/../../.." && export PYTHONPATH="$PWD" OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}   # the repository root
 exec nice -n 5 .venv/bin/python scripts/train_phases.py --data /work/scratch/stage2/data/train.npz \
   --run-dir /work/scratch/stage2/runs/$RUN --init vsadcvsr/weights/compact.safetensors --model compact --stage 2 \
   --batch 2 --crop 48 --frames 3 \

@@ -1,0 +1,16 @@
+#!/bin/sh
+# Run A (2026-12-05, tenth session): the adversary on top of the steady teacher, with the steady teacher's output of
+# the student's own clip as the detail head's only real sample (--detail-real teacher, x4plus-stable), Y's heads
+# (--disc-flat 0.5, the rest of ../stage2_2026-12-04_heads/cmd_V.sh), adversarial term 3.2 (Z's). It starts from run
+# S's 300-step export (regression only on 0.5 animevideov3 + 0.5 x4plus-stable, same losses) and keeps S's teachers,
+# so that A at step N pairs with S at step 300 + N (S's exports at 600 and 900); the heads train 100 steps before the
+# student sees them. One run on both cores:
+#   sh cmd_A.sh A
+# Data: /work/scratch/stage2/data/train_stable.npz (../stage2_2026-12-04_heads: the 120-clip set + x4plus-stable).
+RUN=${1:-A}; [ $# -gt 0 ] && shift
+S=/work/scratch/stage2/runs/S/compact-p2.safetensors   # S at step 300 (cmd_V.sh S --stage 1 ..., see the model card)
+exec sh "$(dirname "$0")/../stage2_2026-12-04_heads/cmd_V.sh" "$RUN" --data /work/scratch/stage2/data/train_stable.npz \
+  --teachers animevideov3=0.5,x4plus-stable=0.5 --init "$S" --disc-flat 0.5 --detail-real teacher \
+  --detail-teacher x4plus-stable --adv-pixel-weight 3.2 --adv-start 100 --threads 2 --log-every 10 \
+  --phases 2e-5:7200:@100 2e-5:7200:@200 2e-5:7200:@300 2e-5:7200:@400 2e-5:7200:@500 2e-5:7200:@600 \
+  2e-5:7200:@700 2e-5:7200:@800 "$@"
