@@ -22,6 +22,7 @@ from vsadcvsr.train.losses import (
     balanced_discriminator_loss,
     grid_loss,
     lowband_loss,
+    remove_grid,
     sample_labels,
     subpixel_phases,
     temporal_loss,
@@ -225,6 +226,38 @@ def test_a_luma_discriminator_does_not_see_colour_and_passes_the_student_no_colo
     assert all(h.flat == 0.5 for h in tr.disc.heads)  # type: ignore[union-attr]
     tr.fit()  # one step with both options (and the calibration, which uses the flat statistics too)
     assert tr.step == 1 and bool(tr.disc.calibrated)
+
+
+def test_remove_grid_takes_out_a_screen_door_and_keeps_texture(tmp_path: Path) -> None:
+    """--disc-degrid: a 4-px periodic pattern of any phase (crops start anywhere) goes whole, a real photograph's
+    texture stays (its period-4 average is tiny), the projection is idempotent, and a discriminator that uses it
+    scores a frame with and without a screen door alike and passes back no periodic gradient."""
+    photo = _photo(48).unsqueeze(0) * 2 - 1  # (1, 3, 48, 48)
+    door = torch.tensor([[0.2, -0.1, 0.05, -0.15]]).T @ torch.tensor([[0.1, -0.2, 0.3, -0.2]])  # one 4x4 cell
+    door = door.repeat(13, 13)
+    for oy, ox in ((0, 0), (1, 3), (2, 1)):  # the pattern at three phases of the crop
+        grid = door[oy:oy + 48, ox:ox + 48].expand(1, 3, -1, -1)
+        assert torch.allclose(remove_grid(photo + grid), remove_grid(photo), atol=1e-5)
+    kept = remove_grid(photo)
+    # what goes is the crop's period-4 average over its 12x12 cells: 4 % of the photo's own variation
+    assert float((kept - photo).abs().mean()) < 0.05 * float((photo - photo.mean()).abs().mean())
+    assert torch.allclose(remove_grid(kept), kept, atol=1e-6)
+    with pytest.raises(ValueError, match="remove_grid: height and width must be multiples of 4"):
+        remove_grid(photo[..., :46])
+    torch.manual_seed(1)
+    d = BackboneDiscriminator("scratch", (1, 2), 16, degrid=True).eval()
+    clip = photo.unsqueeze(1).expand(1, 2, -1, -1, -1)
+    a, b = d(clip), d(clip + door[:48, :48])
+    assert max(float((p - q).abs().max()) for p, q in zip(a[0] + a[1], b[0] + b[1])) < 1e-5
+    x = clip.clone().requires_grad_(True)
+    sum(p.sum() for p in d(x)[0]).backward()
+    g = x.grad.reshape(2, 3, 48, 48)  # type: ignore[union-attr]
+    assert float(g.abs().max()) > 0 and torch.allclose(remove_grid(g), g, atol=1e-6)  # no periodic part
+    tr = Trainer(_cfg(tmp_path, disc_backbone="scratch", disc_degrid=True), dataset=fx.dataset(2),
+                 material=fx.material())
+    assert isinstance(tr.disc, BackboneDiscriminator) and tr.disc.degrid
+    tr.fit()
+    assert tr.step == 1
 
 
 def test_d_stats_lr_and_d_steps(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ class TrainConfig:
     d_steps: int = 1  # discriminator updates per student step, each on new crop places of the step's batch
     disc_calibrate: int = 0  # real clips the heads' statistics are standardised on before the first step (0: off)
     disc_luma: bool = False  # the backbone discriminator sees the luma only (x4plus/scratch)
+    disc_degrid: bool = False  # it sees each frame less its 4-px periodic pattern (losses.remove_grid)
     disc_flat: float = 1.0  # the heads' detail statistics over this fraction of each crop, the flattest (1: all)
     grad_clip: float = 0.0  # clip the generator's gradient norm to this (0: off)
     teachers: dict[str, float] = field(default_factory=lambda: {"gt": 1.0})

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..model.layers import conv_along_time
-from .losses import luma
+from .losses import luma, remove_grid
 
 
 class TemporalConv(nn.Module):
@@ -235,10 +235,12 @@ class BackboneDiscriminator(nn.Module):
     calibrated: Tensor
 
     def __init__(self, backbone: str = "x4plus", depths: tuple[int, ...] = (6, 16), width: int = 64,
-                 detail_fraction: float = 0.75, spectral: bool = True, luma: bool = False, flat: float = 1.0) -> None:
+                 detail_fraction: float = 0.75, spectral: bool = True, luma: bool = False, flat: float = 1.0,
+                 degrid: bool = False) -> None:
         super().__init__()
         self.backbone_kind = backbone
         self.luma = luma  # see luma only (BT.601 Y on all three channels): no pressure on the student's colours
+        self.degrid = degrid  # see each frame less its 4-px periodic pattern: no pressure towards a screen door
         if backbone == "x4plus":
             from .feature_backbone import FrozenX4plusFeatures
 
@@ -261,7 +263,10 @@ class BackboneDiscriminator(nn.Module):
         return self._frozen[0] if self._frozen else None
 
     def features(self, x: Tensor) -> list[Tensor]:
-        """(N, 3, H, W) → the backbone's maps at each tapped depth (of the luma where `luma`)."""
+        """(N, 3, H, W) → the backbone's maps at each tapped depth (of the luma where `luma`; of the frames less
+        their 4-px periodic pattern, `losses.remove_grid`, where `degrid`)."""
+        if self.degrid:
+            x = remove_grid(x)
         if self.luma:
             x = (luma(x) * 2 - 1).expand(-1, 3, -1, -1)  # Y back in [-1, 1], the input's range
         fb = self.frozen_backbone

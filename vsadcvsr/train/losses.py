@@ -234,6 +234,19 @@ def subpixel_phases(x: Tensor, window: int = 8) -> Tensor:
     return F.avg_pool2d(p, min(window, p.shape[-2], p.shape[-1]))
 
 
+def remove_grid(x: Tensor) -> Tensor:
+    """`x` (N, C, H, W), H and W multiples of 4, less its 4-px periodic pattern: each of the 16 sub-pixel phases'
+    mean deviation from the 4x4 block mean, over the whole image and per channel, subtracted. A linear projection: a
+    screen door of any phase goes whole, texture loses only its (tiny) period-4 average, and a gradient that flows
+    back through it has no periodic part."""
+    n, c, h, w = x.shape
+    if h % 4 or w % 4:
+        raise ValueError(f"remove_grid: height and width must be multiples of 4, not {h}x{w}")
+    p = F.pixel_unshuffle(x, 4).view(n, c, 16, h // 4, w // 4)
+    dev = p.mean((-2, -1), keepdim=True)
+    return F.pixel_shuffle((p - (dev - dev.mean(2, keepdim=True))).view(n, c * 16, h // 4, w // 4), 4)
+
+
 def grid_loss(x_s: Tensor, ref: Tensor, window: int = 8) -> Tensor:
     """L1 between the sub-pixel phase means of the output and of a reference (the HR frames), in luma [0, 1]."""
     return (subpixel_phases(x_s, window) - subpixel_phases(ref, window)).abs().mean()

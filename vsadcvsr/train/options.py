@@ -92,6 +92,8 @@ def add_run_options(ap: argparse.ArgumentParser, script: str) -> None:
     opt("d_steps", int, "stage 2: discriminator updates per student step (new crop places of the same batch)")
     opt("disc_luma", None, "stage 2, x4plus/scratch: the discriminator sees the luma only (BT.601 Y on all three "
         "channels), so the adversary cannot push the student's colours (colour fringes)")
+    opt("disc_degrid", None, "stage 2, x4plus/scratch: the discriminator sees each frame less its 4-px periodic "
+        "pattern, so the adversary cannot ask for a screen door (it met the heads' statistics with one)")
     opt("disc_flat", float, "stage 2, x4plus/scratch: the heads' detail statistics over this fraction of each "
         "crop's pixels, the flattest (least local feature energy), so edges do not drive them (1: all pixels)")
     opt("disc_calibrate", int, "stage 2, x4plus/scratch: real clips the heads' statistics are standardised on "

@@ -6,6 +6,10 @@
 # so that A at step N pairs with S at step 300 + N (S's exports at 600 and 900); the heads train 100 steps before the
 # student sees them. One run on both cores:
 #   sh cmd_A.sh A
+#   sh cmd_A.sh A2 --grid-weight 1000   # A2: A's state at step 212 (state.pt, log copied) with the grid term at 1000:
+#                                       # A brought the 4-px screen door back (selection grid 190 at step 200)
+#   sh cmd_A.sh A3 --grid-weight 1000 --disc-degrid   # A3: A2's state at its stop, the discriminator blind to
+#                                       # the 4-px periodic pattern (A2 still had grid 108 at step 300)
 # Data: /work/scratch/stage2/data/train_stable.npz (../stage2_2026-12-04_heads: the 120-clip set + x4plus-stable).
 RUN=${1:-A}; [ $# -gt 0 ] && shift
 S=/work/scratch/stage2/runs/S/compact-p2.safetensors   # S at step 300 (cmd_V.sh S --stage 1 ..., see the model card)
