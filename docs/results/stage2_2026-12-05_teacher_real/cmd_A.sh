@@ -10,6 +10,9 @@
 #                                       # A brought the 4-px screen door back (selection grid 190 at step 200)
 #   sh cmd_A.sh A3 --grid-weight 1000 --disc-degrid   # A3: A2's state at its stop, the discriminator blind to
 #                                       # the 4-px periodic pattern (A2 still had grid 108 at step 300)
+#   sh cmd_A.sh A4 --grid-weight 1000 --disc-degrid --temporal-weight 60   # A4: A3's state at step 5xx with the
+#                                       # flicker term (A3's edges turned jagged); from there A3 and A4 side by
+#                                       # side, each with --threads 1
 # Data: /work/scratch/stage2/data/train_stable.npz (../stage2_2026-12-04_heads: the 120-clip set + x4plus-stable).
 RUN=${1:-A}; [ $# -gt 0 ] && shift
 S=/work/scratch/stage2/runs/S/compact-p2.safetensors   # S at step 300 (cmd_V.sh S --stage 1 ..., see the model card)
