@@ -13,6 +13,10 @@
 #   sh cmd_A.sh A4 --grid-weight 1000 --disc-degrid --temporal-weight 60   # A4: A3's state at step 5xx with the
 #                                       # flicker term (A3's edges turned jagged); from there A3 and A4 side by
 #                                       # side, each with --threads 1
+#   sh cmd_A.sh A5 --grid-weight 1000 --disc-degrid --disc-depths 6 --phases 2e-5:7200:@100 2e-5:7200:@200 \
+#     2e-5:7200:@300                    # A5: from S's 300-step export again, degrid from the start and one tap
+#                                       # (conv 6: 13 px of input), so the heads' statistics reach less far past
+#                                       # edges (A3's edges turned jagged)
 # Data: /work/scratch/stage2/data/train_stable.npz (../stage2_2026-12-04_heads: the 120-clip set + x4plus-stable).
 RUN=${1:-A}; [ $# -gt 0 ] && shift
 S=/work/scratch/stage2/runs/S/compact-p2.safetensors   # S at step 300 (cmd_V.sh S --stage 1 ..., see the model card)
