@@ -168,3 +168,28 @@ def test_add_teacher_makes_the_stable_teacher_from_the_sets_own_x4plus(tmp_path:
     assert loaded.meta["teachers"]["x4plus-stable"] == 3
     t = Trainer(TrainConfig(data=str(path), run_dir=str(tmp_path / "r"), teachers={"x4plus-stable": 1.0}))
     assert t.batch(0)["targets"].shape[0] == 1  # the trainer takes it as a teacher
+
+
+def test_a_build_with_x4plus_and_its_stable_form_runs_the_network_once_per_clip(tmp_path: Path,
+                                                                               monkeypatch) -> None:
+    """build_dataset with both teachers (the stable one listed first): x4plus runs once per clip, and x4plus-stable
+    is that output stabilised along the HR clip, as `add_teacher` makes it."""
+    _needs_ncnn()
+    from vsadcvsr.train.teachers import stabilise
+
+    calls: list[str] = []
+    real = dsmod.run_teacher
+
+    def counted(name: str, *args, **kw) -> np.ndarray:  # the real teacher, counted
+        calls.append(name)
+        return real(name, *args, **kw)
+
+    monkeypatch.setattr(dsmod, "run_teacher", counted)
+    path = tmp_path / "both.npz"
+    dsmod.build_dataset(path, fx.material(), clips=2, frames=3, lr_size=16, seed=3,
+                        teachers={"x4plus-stable": 2, "x4plus": 2})
+    assert calls == ["x4plus", "x4plus"]
+    ds = dsmod.ClipDataset.load(path)
+    for i in range(2):
+        assert ds.teachers["x4plus"][i].any()
+        assert np.array_equal(ds.teachers["x4plus-stable"][i], stabilise(ds.teachers["x4plus"][i], ds.hr[i]))

@@ -15,7 +15,7 @@ import numpy as np
 from ..degradation import degrade_clip
 from ..files import atomic_write
 from .data import IMAGE_LICENCES, VIDEO_LICENCES, Material, static_clip, video_clip
-from .teachers import STABILISED, TEACHERS, run_teacher, stabilise
+from .teachers import KNOWN_TEACHERS, STABILISED, run_teacher, stabilise
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,15 @@ def build_dataset(
         done = pool(_degrade_job, jobs) if lr_from is None else ((i, lr_from[i]) for i in range(clips))
         for i, lr_i in done:
             lr[i] = lr_i
-            for k, n in teachers.items():
-                if k != "gt" and i < n:
+            # network teachers first: a stabilised one is made from its network teacher's output of this clip
+            # where the build has it (the network runs once), as `add_teacher` does
+            for k, n in sorted(teachers.items(), key=lambda kn: kn[0] in STABILISED):
+                if k == "gt" or i >= n:
+                    continue
+                base = STABILISED.get(k)
+                if base is not None and i < teachers.get(base, 0):
+                    out[f"teacher_{k}"][i] = stabilise(out[f"teacher_{base}"][i], hr[i])
+                else:
                     out[f"teacher_{k}"][i] = run_teacher(k, lr[i], hr[i], device=teacher_device)
             if (i + 1) % 50 == 0:
                 log.info("build_dataset: %d/%d clips, %.1f s", i + 1, clips, time.monotonic() - t0)
@@ -91,9 +98,9 @@ def add_teacher(path: str | Path, name: str, clips: int, workers: int = 1, devic
     only on the clips that lack it, in `workers` processes (the same result for any number), or in torch on
     `device` in this process; the file is replaced atomically (a crash leaves the old one). A `STABILISED` teacher
     is made from the file's own outputs of its network teacher, which must cover those clips."""
-    if name == "gt" or (name not in TEACHERS and name not in STABILISED):
+    if name == "gt" or name not in KNOWN_TEACHERS:
         raise ValueError(f"add_teacher: {name!r} is not a network teacher; known: "
-                         f"{', '.join([*(k for k in TEACHERS if k != 'gt'), *STABILISED])}")
+                         f"{', '.join(k for k in KNOWN_TEACHERS if k != 'gt')}")
     path = Path(path)
     with np.load(path) as z:  # closed before the file is replaced
         arrays = {k: z[k] for k in z.files}

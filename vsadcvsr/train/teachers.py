@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 TEACHERS: dict[str, int | None] = {"gt": None, "animevideov3": 2, "x4plus": 4}
 #: Teachers derived from a network teacher's output and the HR clip's motion (`stabilise`) → that teacher.
 STABILISED: dict[str, str] = {"x4plus-stable": "x4plus"}
+#: Every teacher name a set or a run may use.
+KNOWN_TEACHERS: tuple[str, ...] = (*TEACHERS, *STABILISED)
 #: Frames on each side that `stabilise` averages over for a derived teacher (5-frame windows).
 STABLE_RADIUS = 2
 #: The wrapper pads each tile by this many pixels (reflected) and crops the output: the same is done in torch.
@@ -95,8 +97,8 @@ def run_teacher(name: str, lr: np.ndarray, hr: np.ndarray | None = None, device:
     `STABILISED` teacher its network teacher's output stabilised along `hr`'s motion.
 
     `device` None runs ncnn on the CPU; a torch device ("cpu", "cuda") runs the same network in torch."""
-    if name not in TEACHERS and name not in STABILISED:
-        raise ValueError(f"run_teacher: unknown teacher {name!r}; known: {', '.join([*TEACHERS, *STABILISED])}")
+    if name not in KNOWN_TEACHERS:
+        raise ValueError(f"run_teacher: unknown teacher {name!r}; known: {', '.join(KNOWN_TEACHERS)}")
     if lr.dtype != np.uint8 or lr.ndim != 4:
         raise ValueError(f"run_teacher: expected (T, h, w, 3) uint8, got {lr.shape} {lr.dtype}")
     if name in STABILISED:

@@ -46,7 +46,7 @@ from .losses import (
     temporal_loss,
 )
 from .state_file import load_state_file
-from .teachers import STABILISED, TEACHERS
+from .teachers import KNOWN_TEACHERS
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class Trainer:
         # the sample types the heads see, in a fixed order
         self.kinds: list[str] = [k for k in ("student", "real_video", "shuffled_video", "static_image",
                                              "unrelated_images", "teacher_video") if k in self.labels]
-        unknown = set(cfg.teachers) - {*TEACHERS, *STABILISED}
+        unknown = set(cfg.teachers) - set(KNOWN_TEACHERS)
         if unknown:
             raise ValueError(f"Trainer: unknown teachers {sorted(unknown)}")
         if cfg.threads:
