@@ -188,6 +188,42 @@ def test_flat_statistics_ignore_the_busiest_pixels() -> None:
         DepthHeads(4, flat=0.0)
 
 
+def test_local_detail_head_judges_only_the_flattest_places(tmp_path: Path) -> None:
+    """--disc-local: the detail head's logits come from the flattest places at LR scale only (a frame flat on the
+    left, busy in 4x4 blocks on the right), so nothing at the busy side far from them moves them; without it the
+    detail head sees the whole frame. Noise finer than the 4x4 blocks counts as flat: it is the texture to judge."""
+    from vsadcvsr.train.discriminators import flattest_positions
+
+    torch.manual_seed(0)
+    busy = F.interpolate(torch.rand(1, 3, 16, 16) * 2 - 1, scale_factor=4, mode="nearest")  # busy at LR scale
+    x = torch.zeros(1, 3, 3, 64, 128)
+    x[..., 64:] = busy.unsqueeze(1)
+    x[..., :64] += 0.3 * torch.randn(1, 3, 3, 64, 64)  # pixel noise on the flat side
+    x = x.clamp(-1, 1)
+    idx = flattest_positions(x[0], 0.25)
+    assert idx.shape == (3, 128) and int((idx % 32).max()) < 16  # a 16x32 grid: all on the left half
+    with pytest.raises(ValueError, match="fraction must be in"):
+        flattest_positions(x[0], 0.0)
+    last = {}
+    for local in (0.0, 0.25):
+        torch.manual_seed(1)
+        d = BackboneDiscriminator("scratch", (6,), 16, local=local)
+        xg = x.clone().requires_grad_(True)
+        detail, consistency = d(xg)
+        assert len(consistency) == 2 and len(detail) == (1 if local else 2)  # local: no statistics logit
+        sum(p.sum() for p in detail).backward()
+        cols = (xg.grad.abs().sum((0, 1, 2, 3)) > 0).nonzero()  # type: ignore[union-attr]
+        last[local] = int(cols.max())
+    assert last[0.0] == 127 and last[0.25] < 100  # the right edge unseen: 13 px of taps, 2 strided convs of heads
+    tr = Trainer(_cfg(tmp_path, disc_backbone="scratch", disc_local=0.5, disc_degrid=True), dataset=fx.dataset(2),
+                 material=fx.material())
+    assert isinstance(tr.disc, BackboneDiscriminator) and tr.disc.local == 0.5
+    tr.fit()  # one step: both heads train, the student sees the local detail logits
+    assert tr.step == 1
+    with pytest.raises(ValueError, match="local must be in"):
+        BackboneDiscriminator("scratch", (1,), 16, local=1.5)
+
+
 def test_disc_calibrate_runs_once_per_run_and_resumes_with_its_standardisation(tmp_path: Path) -> None:
     kw = dict(disc_backbone="scratch", disc_calibrate=5, steps=1)
     tr = Trainer(_cfg(tmp_path, **kw), dataset=fx.dataset(3), material=fx.material())

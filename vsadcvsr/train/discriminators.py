@@ -110,6 +110,23 @@ def _signed_log(x: Tensor) -> Tensor:
     return torch.sign(x) * torch.log1p(x.abs())
 
 
+def flattest_positions(x: Tensor, fraction: float) -> Tensor:
+    """Indices (N, k) of the `fraction` of positions of a 4x4-block grid over `x` (N, 3, H, W), H and W multiples of
+    4, whose luma has the least local contrast at that scale (standard deviation of the 4x4 block means over their
+    3x3 neighbourhood): where the LR frame is flat, so where detail must be made rather than kept. Computed from the
+    block means only, which the student cannot move far from its input's (the low band), so the places are the
+    same for its output and for a teacher's output of the same clip."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"flattest_positions: fraction must be in (0, 1], got {fraction}")
+    with torch.no_grad():
+        m = F.avg_pool2d(luma(x.float()), 4)
+        pad = F.pad(m, (1, 1, 1, 1), mode="replicate")
+        var = F.avg_pool2d(pad.pow(2), 3, 1) - F.avg_pool2d(pad, 3, 1).pow(2)
+        v = var.clamp_min(0).flatten(1)
+        k = max(1, round(fraction * v.shape[1]))
+        return v.topk(k, dim=1, largest=False).indices
+
+
 class DepthHeads(nn.Module):
     """Detail and consistency heads on one feature depth (B*T, C, H, W) of T-frame clips.
 
@@ -186,18 +203,27 @@ class DepthHeads(nn.Module):
             getattr(self, f"{name}_shift").copy_(x.mean(0))
             getattr(self, f"{name}_scale").copy_(1.0 / (x.std(0) + 1e-3))
 
-    def forward(self, f: Tensor, frames: int) -> tuple[Parts, Parts]:
+    def forward(self, f: Tensor, frames: int, keep: Tensor | None = None) -> tuple[Parts, Parts]:
+        """Detail parts: the spatial logits and the statistics logit; where `keep` (B*T, k) indexes positions of
+        the spatial logits' grid (1/4 of `f`'s side), the spatial logits at those positions only, and no statistics
+        (`BackboneDiscriminator`'s `local`). Consistency parts: spatial logits and the per-clip statistics logit."""
         b = f.shape[0] // frames
         h = F.leaky_relu(self.stem(f), 0.2)
         h = F.leaky_relu(self.spatial_a(h), 0.2)
         h = F.leaky_relu(self.temporal(h, frames), 0.2)
         h = F.leaky_relu(self.spatial_b(h), 0.2)
-        d = self.head_detail(h).reshape(b, frames, -1)
         cs = self.head_consistency(h).reshape(b, frames, -1)
         st, step = self.statistics(f, frames)
-        sd = self.stats_detail((st - self.stats_shift) * self.stats_scale).view(b, frames, 1)
         sc = self.stats_consistency((step - self.step_shift) * self.step_scale).view(b, 1, 1).expand(b, frames, 1)
-        return [d, sd], [cs, sc]
+        dm = self.head_detail(h)
+        if keep is not None:
+            if keep.shape[0] != dm.shape[0] or int(keep.max()) >= dm.shape[2] * dm.shape[3]:
+                raise ValueError(f"DepthHeads: keep {tuple(keep.shape)} does not index a {tuple(dm.shape[2:])} grid "
+                                 f"of {dm.shape[0]} frames")
+            d = dm.flatten(2).gather(2, keep[:, None].expand(-1, dm.shape[1], -1)).reshape(b, frames, -1)
+            return [d], [cs, sc]
+        sd = self.stats_detail((st - self.stats_shift) * self.stats_scale).view(b, frames, 1)
+        return [dm.reshape(b, frames, -1), sd], [cs, sc]
 
     def statistics_parameters(self) -> list[nn.Parameter]:
         """The two linear statistics layers' parameters (for their own learning rate: `--d-stats-lr`)."""
@@ -229,15 +255,21 @@ class BackboneDiscriminator(nn.Module):
 
     `backbone="x4plus"`: Real-ESRGAN x4plus's first convolutions, frozen and pretrained (`feature_backbone`), held
     outside the module tree (never in an optimiser or a state_dict; moved to the input's device when used);
-    `"scratch"`: `ScratchFeatures`, trained with the heads. One `DepthHeads` per tapped depth.
+    `"scratch"`: `ScratchFeatures`, trained with the heads. One `DepthHeads` per tapped depth. `local` > 0: the
+    detail head judges per position, on that fraction of each frame's positions where the frame is flattest at LR
+    scale (`flattest_positions`), with no crop-wide statistics, so that the student can answer it only with texture
+    in flat areas, not with what it does at edges.
     """
 
     calibrated: Tensor
 
     def __init__(self, backbone: str = "x4plus", depths: tuple[int, ...] = (6, 16), width: int = 64,
                  detail_fraction: float = 0.75, spectral: bool = True, luma: bool = False, flat: float = 1.0,
-                 degrid: bool = False) -> None:
+                 degrid: bool = False, local: float = 0.0) -> None:
         super().__init__()
+        if not 0 <= local <= 1:
+            raise ValueError(f"BackboneDiscriminator: local must be in [0, 1], got {local}")
+        self.local = local
         self.backbone_kind = backbone
         self.luma = luma  # see luma only (BT.601 Y on all three channels): no pressure on the student's colours
         self.degrid = degrid  # see each frame less its 4-px periodic pattern: no pressure towards a screen door
@@ -288,10 +320,12 @@ class BackboneDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Parts, Parts]:
         b, t = x.shape[:2]
+        frames = x.reshape(b * t, *x.shape[2:]).contiguous()
+        keep = flattest_positions(frames, self.local) if self.local else None
         detail: Parts = []
         consistency: Parts = []
-        for f, head in zip(self.features(x.reshape(b * t, *x.shape[2:]).contiguous()), self.heads):
-            d, c = head(f, t)
+        for f, head in zip(self.features(frames), self.heads):
+            d, c = head(f, t, keep)
             detail += d
             consistency += c
         return detail, consistency

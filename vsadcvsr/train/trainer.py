@@ -185,7 +185,8 @@ class Trainer:
         elif cfg.stage == 2:
             self.disc = BackboneDiscriminator(cfg.disc_backbone, tuple(cfg.disc_depths), cfg.disc_width,
                                               spectral=cfg.disc_spectral, luma=cfg.disc_luma, flat=cfg.disc_flat,
-                                              degrid=cfg.disc_degrid).to(self.device).to(memory_format=fmt)
+                                              degrid=cfg.disc_degrid, local=cfg.disc_local)
+            self.disc = self.disc.to(self.device).to(memory_format=fmt)
         if self.disc is not None:
             self.opt_d = torch.optim.Adam(self._disc_groups(self.disc), betas=(0.5, 0.999))
         self.step = 0

@@ -6,6 +6,12 @@
 # stage-1 weights, the two runs side by side on the same 2 cores:
 #   sh cmd_V.sh V                          # V: the adversary on
 #   sh cmd_V.sh W --adv-pixel-weight 0     # W: its control (the heads train, the student never sees them)
+#   sh cmd_V.sh S65 --stage 1 --adv-pixel-weight 0 --teachers animevideov3=0.35,x4plus-stable=0.65 \
+#     --data /work/scratch/stage2/data/train_stable.npz --init /work/scratch/stage2/runs/S/compact-p2.safetensors \
+#     --threads 1 --phases 2e-5:7200:@100 2e-5:7200:@200 ... 2e-5:7200:@800
+#                                          # S65 (eleventh session): regression only on the steadier, more
+#                                          # textured target 0.35 animevideov3 + 0.65 x4plus-stable, from S's
+#                                          # 300-step export (S65 at N pairs with S at 300 + N)
 # Data as in ../stage2_2026-12-04/cmd_R.sh (seed 0: 120 clips, animevideov3 and x4plus teachers).
 RUN=${1:-V}; [ $# -gt 0 ] && shift
 # run R's command (later options win) with T's changes, the three heads options and the grid term at 100

@@ -17,6 +17,11 @@
 #     2e-5:7200:@300                    # A5: from S's 300-step export again, degrid from the start and one tap
 #                                       # (conv 6: 13 px of input), so the heads' statistics reach less far past
 #                                       # edges (A3's edges turned jagged)
+#   sh cmd_A.sh A6 --grid-weight 1000 --disc-degrid --disc-depths 6 --disc-local 0.5 --threads 1
+#                                       # A6 (eleventh session): A5 with the detail head per place on the flattest
+#                                       # half of each crop at LR scale, no crop-wide statistics (A3 answered the
+#                                       # statistics with jagged edges, A5 with edge fringes); beside run S65
+#                                       # (../stage2_2026-12-04_heads/cmd_V.sh) on the other core
 # Data: /work/scratch/stage2/data/train_stable.npz (../stage2_2026-12-04_heads: the 120-clip set + x4plus-stable).
 RUN=${1:-A}; [ $# -gt 0 ] && shift
 S=/work/scratch/stage2/runs/S/compact-p2.safetensors   # S at step 300 (cmd_V.sh S --stage 1 ..., see the model card)
