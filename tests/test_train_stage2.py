@@ -210,18 +210,32 @@ def test_local_detail_head_judges_only_the_flattest_places(tmp_path: Path) -> No
         d = BackboneDiscriminator("scratch", (6,), 16, local=local)
         xg = x.clone().requires_grad_(True)
         detail, consistency = d(xg)
-        assert len(consistency) == 2 and len(detail) == (1 if local else 2)  # local: no statistics logit
+        assert len(consistency) == 2 and len(detail) == (1 if local else 2)  # local: one per-place logit
+        assert detail[0].shape == ((1, 3, 128) if local else (1, 3, 12 * 16 * 32))
         sum(p.sum() for p in detail).backward()
         cols = (xg.grad.abs().sum((0, 1, 2, 3)) > 0).nonzero()  # type: ignore[union-attr]
         last[local] = int(cols.max())
     assert last[0.0] == 127 and last[0.25] < 100  # the right edge unseen: 13 px of taps, 2 strided convs of heads
-    tr = Trainer(_cfg(tmp_path, disc_backbone="scratch", disc_local=0.5, disc_degrid=True), dataset=fx.dataset(2),
-                 material=fx.material())
+    tr = Trainer(_cfg(tmp_path, disc_backbone="scratch", disc_local=0.5, disc_degrid=True, disc_calibrate=4,
+                      d_stats_lr=1e-2), dataset=fx.dataset(2), material=fx.material())
     assert isinstance(tr.disc, BackboneDiscriminator) and tr.disc.local == 0.5
-    tr.fit()  # one step: both heads train, the student sees the local detail logits
-    assert tr.step == 1
+    head = tr.disc.heads[0]
+    stats_group = [g for g in tr.opt_d.param_groups if g["lr"] == 1e-2][0]["params"]
+    assert any(p is head.place_detail.weight for p in stats_group)  # type: ignore[union-attr]
+    before = head.place_detail.weight.detach().clone()  # type: ignore[union-attr]
+    tr.fit()  # calibration, then one step: both heads train, the student sees the local detail logits
+    assert tr.step == 1 and (head.place_scale != 1).any()  # the per-place statistics standardised too
+    assert not torch.equal(head.place_detail.weight, before)  # type: ignore[union-attr]
+    assert not hasattr(BackboneDiscriminator("scratch", (1,), 16).heads[0], "place_shift")  # old states load as is
     with pytest.raises(ValueError, match="local must be in"):
         BackboneDiscriminator("scratch", (1,), 16, local=1.5)
+    from vsadcvsr.train.discriminators import DepthHeads
+
+    f = torch.randn(2, 5, 8, 12)
+    ps = DepthHeads.place_statistics(f)  # (2, 10, 2 * 3 places)
+    block = f[1, :, 4:8, 8:12].reshape(5, -1)  # the last place of the second frame
+    want = torch.cat([block.mean(1), block.std(1, unbiased=False)])
+    assert ps.shape == (2, 10, 6) and torch.allclose(ps[1, :, 5], torch.sign(want) * torch.log1p(want.abs()), atol=1e-5)
 
 
 def test_disc_calibrate_runs_once_per_run_and_resumes_with_its_standardisation(tmp_path: Path) -> None:

@@ -136,17 +136,22 @@ class DepthHeads(nn.Module):
     consistency logit per clip on how the channel means and the feature maps change from frame to frame. Both see
     their statistics standardised by a shift and scale that `calibrate` measures on real clips (buffers, saved with
     the heads); uncalibrated (shift 0, scale 1) they see them raw, where a linear layer at a GAN's learning rate
-    learns them about ten times too slowly (MODEL_CARD.md, "Why the adversary is inert").
+    learns them about ten times too slowly (MODEL_CARD.md, "Why the adversary is inert"). With `place`, a third
+    path for `BackboneDiscriminator`'s `local`: a linear detail logit per 4x4 block on that block's own standardised
+    channel statistics (`place_statistics`), at the places `forward` is given, in place of both detail logits above.
     """
 
     stats_shift: Tensor
     stats_scale: Tensor
     step_shift: Tensor
     step_scale: Tensor
+    place_shift: Tensor  # with `place` only
+    place_scale: Tensor
 
     def __init__(self, channels: int, width: int = 64, detail_fraction: float = 0.75, spectral: bool = True,
-                 flat: float = 1.0) -> None:
+                 flat: float = 1.0, place: bool = False) -> None:
         super().__init__()
+        self.place = place  # a per-place detail logit (`forward` with `keep`; `BackboneDiscriminator`'s `local`)
         if not 0 < flat <= 1:
             raise ValueError(f"DepthHeads: flat must be in (0, 1], got {flat}")
         self.flat = flat  # the detail statistics cover this fraction of each frame's pixels: the flattest
@@ -163,7 +168,8 @@ class DepthHeads(nn.Module):
         self.head_consistency = nn.Conv2d(width, width - nd, 1)
         self.stats_detail = nn.Linear(2 * channels, 1)
         self.stats_consistency = nn.Linear(2 * channels, 1)
-        for name in ("stats", "step"):  # standardisation of the two statistics paths (`calibrate`)
+        self.place_detail = nn.Linear(2 * channels, 1) if place else None
+        for name in ("stats", "step", *(("place",) if place else ())):  # their standardisation (`calibrate`)
             self.register_buffer(f"{name}_shift", torch.zeros(2 * channels))
             self.register_buffer(f"{name}_scale", torch.ones(2 * channels))
 
@@ -193,20 +199,31 @@ class DepthHeads(nn.Module):
             step = f.new_zeros(b, 2 * c)
         return st, torch.log1p(step)
 
+    @staticmethod
+    def place_statistics(f: Tensor) -> Tensor:
+        """Per place of the 4x4-block grid (the spatial logits' grid): the signed log of the channel means and
+        standard deviations over the block, (N, 2C, H/4 * W/4)."""
+        m, m2 = F.avg_pool2d(f, 4), F.avg_pool2d(f * f, 4)
+        return _signed_log(torch.cat([m, (m2 - m * m).clamp_min(1e-12).sqrt()], 1)).flatten(2)
+
     @torch.no_grad()
     def calibrate(self, f: Tensor, frames: int) -> None:
         """Sets the statistics paths' shift and scale to standardise `f`'s statistics (real clips, (B*T, C, H, W))."""
         st, step = self.statistics(f.float(), frames)
-        for name, x in (("stats", st), ("step", step)):
+        todo = [("stats", st), ("step", step)]
+        if self.place:
+            todo.append(("place", self.place_statistics(f.float()).transpose(1, 2).flatten(0, 1)))  # all places
+        for name, x in todo:
             if x.shape[0] < 2:
                 raise ValueError(f"DepthHeads.calibrate: needs at least 2 {'frames' if name == 'stats' else 'clips'}")
             getattr(self, f"{name}_shift").copy_(x.mean(0))
             getattr(self, f"{name}_scale").copy_(1.0 / (x.std(0) + 1e-3))
 
     def forward(self, f: Tensor, frames: int, keep: Tensor | None = None) -> tuple[Parts, Parts]:
-        """Detail parts: the spatial logits and the statistics logit; where `keep` (B*T, k) indexes positions of
-        the spatial logits' grid (1/4 of `f`'s side), the spatial logits at those positions only, and no statistics
-        (`BackboneDiscriminator`'s `local`). Consistency parts: spatial logits and the per-clip statistics logit."""
+        """Detail parts: the spatial logits and the statistics logit; where `keep` (B*T, k) indexes places of the
+        spatial logits' grid (1/4 of `f`'s side: 4x4 blocks), a linear logit on each of those places' own
+        standardised channel statistics (`place_statistics`) and nothing crop-wide (`BackboneDiscriminator`'s
+        `local`). Consistency parts: spatial logits and the per-clip statistics logit."""
         b = f.shape[0] // frames
         h = F.leaky_relu(self.stem(f), 0.2)
         h = F.leaky_relu(self.spatial_a(h), 0.2)
@@ -217,17 +234,22 @@ class DepthHeads(nn.Module):
         sc = self.stats_consistency((step - self.step_shift) * self.step_scale).view(b, 1, 1).expand(b, frames, 1)
         dm = self.head_detail(h)
         if keep is not None:
+            if self.place_detail is None:
+                raise ValueError("DepthHeads: made without place=True, it has no per-place detail logit")
             if keep.shape[0] != dm.shape[0] or int(keep.max()) >= dm.shape[2] * dm.shape[3]:
                 raise ValueError(f"DepthHeads: keep {tuple(keep.shape)} does not index a {tuple(dm.shape[2:])} grid "
                                  f"of {dm.shape[0]} frames")
-            d = dm.flatten(2).gather(2, keep[:, None].expand(-1, dm.shape[1], -1)).reshape(b, frames, -1)
+            ps = self.place_statistics(f)
+            ps = ps.gather(2, keep[:, None].expand(-1, ps.shape[1], -1)).transpose(1, 2)  # (B*T, k, 2C)
+            d = self.place_detail((ps - self.place_shift) * self.place_scale).reshape(b, frames, -1)
             return [d], [cs, sc]
         sd = self.stats_detail((st - self.stats_shift) * self.stats_scale).view(b, frames, 1)
         return [dm.reshape(b, frames, -1), sd], [cs, sc]
 
     def statistics_parameters(self) -> list[nn.Parameter]:
-        """The two linear statistics layers' parameters (for their own learning rate: `--d-stats-lr`)."""
-        return [*self.stats_detail.parameters(), *self.stats_consistency.parameters()]
+        """The linear statistics layers' parameters (for their own learning rate: `--d-stats-lr`)."""
+        place = [*self.place_detail.parameters()] if self.place_detail is not None else []
+        return [*self.stats_detail.parameters(), *self.stats_consistency.parameters(), *place]
 
 
 class ScratchFeatures(nn.Module):
@@ -286,7 +308,8 @@ class BackboneDiscriminator(nn.Module):
             channels = self.scratch.channels
         else:
             raise ValueError(f"BackboneDiscriminator: backbone must be x4plus or scratch, got {backbone!r}")
-        self.heads = nn.ModuleList(DepthHeads(c, width, detail_fraction, spectral, flat) for c in channels)
+        self.heads = nn.ModuleList(DepthHeads(c, width, detail_fraction, spectral, flat, place=bool(local))
+                                   for c in channels)
         self.register_buffer("calibrated", torch.tensor(False))  # `calibrate` has run (saved with the state)
 
     @property

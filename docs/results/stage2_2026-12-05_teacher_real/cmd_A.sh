@@ -21,7 +21,15 @@
 #                                       # A6 (eleventh session): A5 with the detail head per place on the flattest
 #                                       # half of each crop at LR scale, no crop-wide statistics (A3 answered the
 #                                       # statistics with jagged edges, A5 with edge fringes); beside run S65
-#                                       # (../stage2_2026-12-04_heads/cmd_V.sh) on the other core
+#                                       # (../stage2_2026-12-04_heads/cmd_V.sh) on the other core. Stopped at step
+#                                       # 124: the per-place logits of the heads' conv trunk stayed at chance
+#   sh cmd_A.sh A7 --grid-weight 1000 --disc-degrid --disc-depths 6 --disc-local 0.5 --threads 1
+#                                       # A7: A6 with the per-place logit a linear one on each 4x4 block's own
+#                                       # standardised channel statistics (calibrated, --d-stats-lr 1e-2), as
+#                                       # ../stage2_2026-12-05_local/probe_local.py found separable (81 %)
+#   sh cmd_A.sh A8 --grid-weight 1000 --disc-degrid --disc-depths 6 --disc-local 0.5 --threads 1 \
+#     --adv-pixel-weight 6.4            # A8: A7's state at step 100 (heads trained, before the student saw them)
+#                                       # with the adversarial term doubled; A7 and A8 side by side
 # Data: /work/scratch/stage2/data/train_stable.npz (../stage2_2026-12-04_heads: the 120-clip set + x4plus-stable).
 RUN=${1:-A}; [ $# -gt 0 ] && shift
 S=/work/scratch/stage2/runs/S/compact-p2.safetensors   # S at step 300 (cmd_V.sh S --stage 1 ..., see the model card)
