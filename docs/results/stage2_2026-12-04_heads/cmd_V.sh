@@ -12,6 +12,11 @@
 #                                          # S65 (eleventh session): regression only on the steadier, more
 #                                          # textured target 0.35 animevideov3 + 0.65 x4plus-stable, from S's
 #                                          # 300-step export (S65 at N pairs with S at 300 + N)
+#   sh cmd_V.sh G1000 --stage 1 --adv-pixel-weight 0 --grid-weight 1000 --teachers \
+#     animevideov3=0.5,x4plus-stable=0.5 --data /work/scratch/stage2/data/train_stable.npz \
+#     --init /work/scratch/stage2/runs/S/compact-p2.safetensors --threads 1 --phases 2e-5:7200:@100 2e-5:7200:@200
+#                                          # G1000 (eleventh session): S with the grid term at 1000, the
+#                                          # regression-only control of runs A2-A9 (cmd_A.sh), which have it
 # Data as in ../stage2_2026-12-04/cmd_R.sh (seed 0: 120 clips, animevideov3 and x4plus teachers).
 RUN=${1:-V}; [ $# -gt 0 ] && shift
 # run R's command (later options win) with T's changes, the three heads options and the grid term at 100

@@ -30,6 +30,12 @@
 #   sh cmd_A.sh A8 --grid-weight 1000 --disc-degrid --disc-depths 6 --disc-local 0.5 --threads 1 \
 #     --adv-pixel-weight 6.4            # A8: A7's state at step 100 (heads trained, before the student saw them)
 #                                       # with the adversarial term doubled; A7 and A8 side by side
+#   sh cmd_A.sh A9 --grid-weight 1000 --disc-degrid --disc-depths 6 --disc-local 0.5 --threads 1 \
+#     --detail-real video-only          # A9: A7 with the HR video of the same window as the detail head's only
+#                                       # real sample (its texture: BRISQUE 34 against the steady teacher's 28-47)
+#   sh cmd_A.sh A10 --grid-weight 100 --disc-degrid --disc-depths 6 --disc-local 0.5 --threads 1 \
+#     --detail-real video-only          # A10: A9 with S's grid term (100): the regression-only control G1000
+#                                       # (cmd_V.sh) showed that the grid term at 1000 alone smooths the student
 # Data: /work/scratch/stage2/data/train_stable.npz (../stage2_2026-12-04_heads: the 120-clip set + x4plus-stable).
 RUN=${1:-A}; [ $# -gt 0 ] && shift
 S=/work/scratch/stage2/runs/S/compact-p2.safetensors   # S at step 300 (cmd_V.sh S --stage 1 ..., see the model card)
