@@ -36,6 +36,13 @@
 #   sh cmd_A.sh A10 --grid-weight 100 --disc-degrid --disc-depths 6 --disc-local 0.5 --threads 1 \
 #     --detail-real video-only          # A10: A9 with S's grid term (100): the regression-only control G1000
 #                                       # (cmd_V.sh) showed that the grid term at 1000 alone smooths the student
+#                                       # (and ../stage2_2026-12-05_local/probe_grad_share.py that it was nearly
+#                                       # all of A9's gradient); stopped at 227
+#   sh cmd_A.sh A11 --grid-weight 100 --disc-degrid --disc-depths 6 --disc-local 0.5 --threads 1
+#                                       # A11: A10 with the steady teacher as the real sample (A7 at grid 100)
+#   sh cmd_A.sh A12 --grid-weight 300 --disc-degrid --disc-depths 6 --disc-local 0.5 --threads 1 \
+#     --detail-real video-only          # A12: A10's state at step 227 with the grid term at 300 (A10 answered
+#                                       # the per-place head with a local 4-px pattern: selection grid 52 at 200)
 # Data: /work/scratch/stage2/data/train_stable.npz (../stage2_2026-12-04_heads: the 120-clip set + x4plus-stable).
 RUN=${1:-A}; [ $# -gt 0 ] && shift
 S=/work/scratch/stage2/runs/S/compact-p2.safetensors   # S at step 300 (cmd_V.sh S --stage 1 ..., see the model card)
