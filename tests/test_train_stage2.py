@@ -236,6 +236,11 @@ def test_local_detail_head_judges_only_the_flattest_places(tmp_path: Path) -> No
     block = f[1, :, 4:8, 8:12].reshape(5, -1)  # the last place of the second frame
     want = torch.cat([block.mean(1), block.std(1, unbiased=False)])
     assert ps.shape == (2, 10, 6) and torch.allclose(ps[1, :, 5], torch.sign(want) * torch.log1p(want.abs()), atol=1e-5)
+    head = DepthHeads(5, width=16, place=True)
+    with pytest.raises(ValueError, match="does not index 6 places of 2 frames"):
+        head(f, 2, torch.tensor([[0], [6]]))
+    with pytest.raises(ValueError, match="made without place=True"):
+        DepthHeads(5, width=16)(f, 2, torch.tensor([[0], [1]]))
 
 
 def test_disc_calibrate_runs_once_per_run_and_resumes_with_its_standardisation(tmp_path: Path) -> None:

@@ -215,7 +215,8 @@ class DepthHeads(nn.Module):
             todo.append(("place", self.place_statistics(f.float()).transpose(1, 2).flatten(0, 1)))  # all places
         for name, x in todo:
             if x.shape[0] < 2:
-                raise ValueError(f"DepthHeads.calibrate: needs at least 2 {'frames' if name == 'stats' else 'clips'}")
+                unit = {"stats": "frames", "step": "clips", "place": "places"}[name]
+                raise ValueError(f"DepthHeads.calibrate: needs at least 2 {unit}")
             getattr(self, f"{name}_shift").copy_(x.mean(0))
             getattr(self, f"{name}_scale").copy_(1.0 / (x.std(0) + 1e-3))
 
@@ -232,19 +233,18 @@ class DepthHeads(nn.Module):
         cs = self.head_consistency(h).reshape(b, frames, -1)
         st, step = self.statistics(f, frames)
         sc = self.stats_consistency((step - self.step_shift) * self.step_scale).view(b, 1, 1).expand(b, frames, 1)
-        dm = self.head_detail(h)
         if keep is not None:
             if self.place_detail is None:
                 raise ValueError("DepthHeads: made without place=True, it has no per-place detail logit")
-            if keep.shape[0] != dm.shape[0] or int(keep.max()) >= dm.shape[2] * dm.shape[3]:
-                raise ValueError(f"DepthHeads: keep {tuple(keep.shape)} does not index a {tuple(dm.shape[2:])} grid "
-                                 f"of {dm.shape[0]} frames")
             ps = self.place_statistics(f)
+            if keep.shape[0] != ps.shape[0] or int(keep.max()) >= ps.shape[2]:
+                raise ValueError(f"DepthHeads: keep {tuple(keep.shape)} does not index {ps.shape[2]} places of "
+                                 f"{ps.shape[0]} frames")
             ps = ps.gather(2, keep[:, None].expand(-1, ps.shape[1], -1)).transpose(1, 2)  # (B*T, k, 2C)
             d = self.place_detail((ps - self.place_shift) * self.place_scale).reshape(b, frames, -1)
             return [d], [cs, sc]
         sd = self.stats_detail((st - self.stats_shift) * self.stats_scale).view(b, frames, 1)
-        return [dm.reshape(b, frames, -1), sd], [cs, sc]
+        return [self.head_detail(h).reshape(b, frames, -1), sd], [cs, sc]
 
     def statistics_parameters(self) -> list[nn.Parameter]:
         """The linear statistics layers' parameters (for their own learning rate: `--d-stats-lr`)."""
@@ -278,9 +278,9 @@ class BackboneDiscriminator(nn.Module):
     `backbone="x4plus"`: Real-ESRGAN x4plus's first convolutions, frozen and pretrained (`feature_backbone`), held
     outside the module tree (never in an optimiser or a state_dict; moved to the input's device when used);
     `"scratch"`: `ScratchFeatures`, trained with the heads. One `DepthHeads` per tapped depth. `local` > 0: the
-    detail head judges per position, on that fraction of each frame's positions where the frame is flattest at LR
-    scale (`flattest_positions`), with no crop-wide statistics, so that the student can answer it only with texture
-    in flat areas, not with what it does at edges.
+    detail head judges each 4x4 block of that fraction of each frame's blocks where the frame is flattest at LR
+    scale (`flattest_positions`) on its own (`DepthHeads` with `place`), with nothing crop-wide, so that the
+    student can answer it only with what it makes in flat areas, not with what it does at edges.
     """
 
     calibrated: Tensor
