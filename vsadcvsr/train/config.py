@@ -27,7 +27,7 @@ class TrainConfig:
     disc_luma: bool = False  # the backbone discriminator sees the luma only (x4plus/scratch)
     disc_degrid: bool = False  # it sees each frame less its 4-px periodic pattern (losses.remove_grid)
     disc_flat: float = 1.0  # the heads' detail statistics over this fraction of each crop, the flattest (1: all)
-    disc_local: float = 0.0  # the detail head per position on this fraction of positions, the flattest (0: off)
+    disc_local: float = 0.0  # the detail head per 4x4 block on this fraction of blocks, the flattest (0: off)
     grad_clip: float = 0.0  # clip the generator's gradient norm to this (0: off)
     teachers: dict[str, float] = field(default_factory=lambda: {"gt": 1.0})
     # "losses": one loss per teacher, weighted (L1's optimum is then the weighted median: the heaviest teacher);

@@ -151,7 +151,6 @@ class DepthHeads(nn.Module):
     def __init__(self, channels: int, width: int = 64, detail_fraction: float = 0.75, spectral: bool = True,
                  flat: float = 1.0, place: bool = False) -> None:
         super().__init__()
-        self.place = place  # a per-place detail logit (`forward` with `keep`; `BackboneDiscriminator`'s `local`)
         if not 0 < flat <= 1:
             raise ValueError(f"DepthHeads: flat must be in (0, 1], got {flat}")
         self.flat = flat  # the detail statistics cover this fraction of each frame's pixels: the flattest
@@ -168,6 +167,7 @@ class DepthHeads(nn.Module):
         self.head_consistency = nn.Conv2d(width, width - nd, 1)
         self.stats_detail = nn.Linear(2 * channels, 1)
         self.stats_consistency = nn.Linear(2 * channels, 1)
+        # a per-place detail logit (`forward` with `keep`; `BackboneDiscriminator`'s `local`)
         self.place_detail = nn.Linear(2 * channels, 1) if place else None
         for name in ("stats", "step", *(("place",) if place else ())):  # their standardisation (`calibrate`)
             self.register_buffer(f"{name}_shift", torch.zeros(2 * channels))
@@ -178,9 +178,10 @@ class DepthHeads(nn.Module):
         (B*T, 2C), over the `flat` fraction of its pixels with the least local feature energy (5x5 mean of the
         squared maps; all pixels at 1); per clip the log of the mean absolute frame-to-frame change of the channel
         means and of the maps over all pixels (B, 2C; zeros for one-frame clips)."""
-        n, c = f.shape[:2]
-        b = n // frames
-        mean = f.mean((2, 3))
+        return self._frame_statistics(f), self._step_statistics(f, frames)
+
+    def _frame_statistics(self, f: Tensor) -> Tensor:
+        n = f.shape[0]
         if self.flat < 1:
             with torch.no_grad():
                 energy = F.avg_pool2d(f.pow(2).mean(1, keepdim=True), 5, 1, 2).flatten(1)  # (N, H*W)
@@ -188,16 +189,18 @@ class DepthHeads(nn.Module):
                 w = (keep / keep.sum(1, keepdim=True)).view(n, 1, *f.shape[2:]).to(f.dtype)
             fm = (f * w).sum((2, 3))
             fs = ((f - fm[..., None, None]).pow(2) * w).sum((2, 3)).clamp_min(1e-12).sqrt()
-            st = _signed_log(torch.cat([fm, fs], 1))
-        else:
-            st = _signed_log(torch.cat([mean, f.std((2, 3))], 1))
-        m = mean.view(b, frames, c)
-        if frames > 1:
-            fv = f.view(b, frames, *f.shape[1:])
-            step = torch.cat([(m[:, 1:] - m[:, :-1]).abs().mean(1), (fv[:, 1:] - fv[:, :-1]).abs().mean((1, 3, 4))], 1)
-        else:
-            step = f.new_zeros(b, 2 * c)
-        return st, torch.log1p(step)
+            return _signed_log(torch.cat([fm, fs], 1))
+        return _signed_log(torch.cat([f.mean((2, 3)), f.std((2, 3))], 1))
+
+    def _step_statistics(self, f: Tensor, frames: int) -> Tensor:
+        n, c = f.shape[:2]
+        b = n // frames
+        if frames == 1:
+            return f.new_zeros(b, 2 * c)  # log1p(0)
+        m = f.mean((2, 3)).view(b, frames, c)
+        fv = f.view(b, frames, *f.shape[1:])
+        step = torch.cat([(m[:, 1:] - m[:, :-1]).abs().mean(1), (fv[:, 1:] - fv[:, :-1]).abs().mean((1, 3, 4))], 1)
+        return torch.log1p(step)
 
     @staticmethod
     def place_statistics(f: Tensor) -> Tensor:
@@ -211,7 +214,7 @@ class DepthHeads(nn.Module):
         """Sets the statistics paths' shift and scale to standardise `f`'s statistics (real clips, (B*T, C, H, W))."""
         st, step = self.statistics(f.float(), frames)
         todo = [("stats", st), ("step", step)]
-        if self.place:
+        if self.place_detail is not None:
             todo.append(("place", self.place_statistics(f.float()).transpose(1, 2).flatten(0, 1)))  # all places
         for name, x in todo:
             if x.shape[0] < 2:
@@ -231,7 +234,7 @@ class DepthHeads(nn.Module):
         h = F.leaky_relu(self.temporal(h, frames), 0.2)
         h = F.leaky_relu(self.spatial_b(h), 0.2)
         cs = self.head_consistency(h).reshape(b, frames, -1)
-        st, step = self.statistics(f, frames)
+        step = self._step_statistics(f, frames)
         sc = self.stats_consistency((step - self.step_shift) * self.step_scale).view(b, 1, 1).expand(b, frames, 1)
         if keep is not None:
             if self.place_detail is None:
@@ -243,6 +246,7 @@ class DepthHeads(nn.Module):
             ps = ps.gather(2, keep[:, None].expand(-1, ps.shape[1], -1)).transpose(1, 2)  # (B*T, k, 2C)
             d = self.place_detail((ps - self.place_shift) * self.place_scale).reshape(b, frames, -1)
             return [d], [cs, sc]
+        st = self._frame_statistics(f)  # not on the per-place path, which has no crop-wide detail logit
         sd = self.stats_detail((st - self.stats_shift) * self.stats_scale).view(b, frames, 1)
         return [self.head_detail(h).reshape(b, frames, -1), sd], [cs, sc]
 

@@ -96,9 +96,10 @@ def add_run_options(ap: argparse.ArgumentParser, script: str) -> None:
         "pattern, so the adversary cannot ask for a screen door (it met the heads' statistics with one)")
     opt("disc_flat", float, "stage 2, x4plus/scratch: the heads' detail statistics over this fraction of each "
         "crop's pixels, the flattest (least local feature energy), so edges do not drive them (1: all pixels)")
-    opt("disc_local", float, "stage 2, x4plus/scratch: the detail head judges each position of the flattest "
-        "fraction of each crop (at LR scale) on its own, with no crop-wide statistics, so that only flat-area "
-        "texture answers it (0: off, its logits everywhere plus the statistics)")
+    opt("disc_local", float, "stage 2, x4plus/scratch: the detail head judges each 4x4 block of the flattest "
+        "fraction of each crop (at LR scale) on its own, a linear logit on the block's channel statistics, with "
+        "nothing crop-wide, so that only flat-area texture answers it (0: off, its logits everywhere plus the "
+        "statistics)")
     opt("disc_calibrate", int, "stage 2, x4plus/scratch: real clips the heads' statistics are standardised on "
         "before the first step (0: off)")
     opt("disc_backbone", str, "stage 2: paper = pixel and feature discriminators trained from scratch; x4plus = "
