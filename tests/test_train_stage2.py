@@ -315,6 +315,43 @@ def test_remove_grid_takes_out_a_screen_door_and_keeps_texture(tmp_path: Path) -
     assert tr.step == 1
 
 
+def test_local_degrid_takes_out_a_screen_door_whose_phase_varies(tmp_path: Path) -> None:
+    """--disc-degrid-window: a 4-px pattern with a different phase in each 16-px tile survives the crop-wide
+    projection but goes whole per tile of 4x4 blocks; texture stays; idempotent; window 0 is the crop-wide one."""
+    photo = _photo(64).unsqueeze(0) * 2 - 1  # (1, 3, 64, 64)
+    cell = torch.tensor([[0.2, -0.1, 0.05, -0.15]]).T @ torch.tensor([[0.1, -0.2, 0.3, -0.2]])
+    door = torch.zeros(64, 64)
+    for i, (ty, tx) in enumerate((ty, tx) for ty in range(4) for tx in range(4)):  # one phase per 16-px tile
+        shifted = torch.roll(cell.repeat(4, 4), (i % 4, i // 4), (0, 1))
+        door[16 * ty:16 * ty + 16, 16 * tx:16 * tx + 16] = shifted
+    grid = door.expand(1, 3, -1, -1)
+    whole = remove_grid(photo + grid) - remove_grid(photo)
+    assert float(whole.abs().mean()) > 0.5 * float(door.abs().mean())  # the crop-wide projection keeps most of it
+    assert torch.allclose(remove_grid(photo + grid, 4), remove_grid(photo, 4), atol=1e-5)
+    kept = remove_grid(photo, 4)
+    assert float((kept - photo).abs().mean()) < 0.2 * float((photo - photo.mean()).abs().mean())
+    assert torch.allclose(remove_grid(kept, 4), kept, atol=1e-6)
+    assert torch.allclose(remove_grid(photo, 0), remove_grid(photo), atol=0)
+    for bad in (3, -1):
+        with pytest.raises(ValueError, match="remove_grid: window"):
+            remove_grid(photo, bad)
+    d = BackboneDiscriminator("scratch", (1, 2), 16, degrid=True, degrid_window=4).eval()
+    clip = photo.unsqueeze(1).expand(1, 2, -1, -1, -1)
+    a, b = d(clip), d(clip + door)
+    assert max(float((p - q).abs().max()) for p, q in zip(a[0] + a[1], b[0] + b[1])) < 1e-5
+    with pytest.raises(ValueError, match="Trainer: disc_degrid_window"):
+        Trainer(_cfg(tmp_path, disc_backbone="scratch", disc_degrid_window=4), dataset=fx.dataset(2),
+                material=fx.material())  # without disc_degrid
+    with pytest.raises(ValueError, match="Trainer: disc_degrid_window"):
+        Trainer(_cfg(tmp_path, disc_backbone="scratch", disc_degrid=True, disc_degrid_window=3),
+                dataset=fx.dataset(2), material=fx.material())
+    tr = Trainer(_cfg(tmp_path, disc_backbone="scratch", disc_degrid=True, disc_degrid_window=4),
+                 dataset=fx.dataset(2), material=fx.material())
+    assert isinstance(tr.disc, BackboneDiscriminator) and tr.disc.degrid_window == 4
+    tr.fit()
+    assert tr.step == 1
+
+
 def test_d_stats_lr_and_d_steps(tmp_path: Path) -> None:
     tr = Trainer(_cfg(tmp_path, disc_backbone="scratch", d_stats_lr=5e-3, d_steps=3, lr_halve_at=0.0),
                  dataset=fx.dataset(2), material=fx.material())

@@ -26,6 +26,7 @@ class TrainConfig:
     disc_calibrate: int = 0  # real clips the heads' statistics are standardised on before the first step (0: off)
     disc_luma: bool = False  # the backbone discriminator sees the luma only (x4plus/scratch)
     disc_degrid: bool = False  # it sees each frame less its 4-px periodic pattern (losses.remove_grid)
+    disc_degrid_window: int = 0  # with disc_degrid: that pattern per tile of this many 4x4 blocks a side (0: crop)
     disc_flat: float = 1.0  # the heads' detail statistics over this fraction of each crop, the flattest (1: all)
     disc_local: float = 0.0  # the detail head per 4x4 block on this fraction of blocks, the flattest (0: off)
     grad_clip: float = 0.0  # clip the generator's gradient norm to this (0: off)

@@ -291,7 +291,7 @@ class BackboneDiscriminator(nn.Module):
 
     def __init__(self, backbone: str = "x4plus", depths: tuple[int, ...] = (6, 16), width: int = 64,
                  detail_fraction: float = 0.75, spectral: bool = True, luma: bool = False, flat: float = 1.0,
-                 degrid: bool = False, local: float = 0.0) -> None:
+                 degrid: bool = False, local: float = 0.0, degrid_window: int = 0) -> None:
         super().__init__()
         if not 0 <= local <= 1:
             raise ValueError(f"BackboneDiscriminator: local must be in [0, 1], got {local}")
@@ -299,6 +299,7 @@ class BackboneDiscriminator(nn.Module):
         self.backbone_kind = backbone
         self.luma = luma  # see luma only (BT.601 Y on all three channels): no pressure on the student's colours
         self.degrid = degrid  # see each frame less its 4-px periodic pattern: no pressure towards a screen door
+        self.degrid_window = degrid_window  # that pattern per tile of this many 4x4 blocks (0: the whole frame)
         if backbone == "x4plus":
             from .feature_backbone import FrozenX4plusFeatures
 
@@ -323,9 +324,9 @@ class BackboneDiscriminator(nn.Module):
 
     def features(self, x: Tensor) -> list[Tensor]:
         """(N, 3, H, W) → the backbone's maps at each tapped depth (of the luma where `luma`; of the frames less
-        their 4-px periodic pattern, `losses.remove_grid`, where `degrid`)."""
+        their 4-px periodic pattern, `losses.remove_grid` over `degrid_window`, where `degrid`)."""
         if self.degrid:
-            x = remove_grid(x)
+            x = remove_grid(x, self.degrid_window)
         if self.luma:
             x = (luma(x) * 2 - 1).expand(-1, 3, -1, -1)  # Y back in [-1, 1], the input's range
         fb = self.frozen_backbone

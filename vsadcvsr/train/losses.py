@@ -234,17 +234,26 @@ def subpixel_phases(x: Tensor, window: int = 8) -> Tensor:
     return F.avg_pool2d(p, min(window, p.shape[-2], p.shape[-1]))
 
 
-def remove_grid(x: Tensor) -> Tensor:
+def remove_grid(x: Tensor, window: int = 0) -> Tensor:
     """`x` (N, C, H, W), H and W multiples of 4, less its 4-px periodic pattern: each of the 16 sub-pixel phases'
-    mean deviation from the 4x4 block mean, over the whole image and per channel, subtracted. A linear projection: a
-    screen door of any phase goes whole, texture loses only its (tiny) period-4 average, and a gradient that flows
-    back through it has no periodic part."""
+    mean deviation from the 4x4 block mean, per channel, over the whole image (`window` 0) or over each tile of
+    `window` x `window` blocks (4 `window` px a side, as `grid_loss` measures; the block counts must be multiples of
+    `window`), subtracted. A linear projection: a screen door of any phase (constant over each tile) goes whole,
+    texture loses only its (small) period-4 average per tile, and a gradient that flows back through it has no such
+    part."""
     n, c, h, w = x.shape
     if h % 4 or w % 4:
         raise ValueError(f"remove_grid: height and width must be multiples of 4, not {h}x{w}")
+    if window < 0 or (window and (h // 4 % window or w // 4 % window)):
+        raise ValueError(f"remove_grid: window {window} must be 0 or divide the {h // 4}x{w // 4} blocks")
     p = F.pixel_unshuffle(x, 4).view(n, c, 16, h // 4, w // 4)
-    dev = p.mean((-2, -1), keepdim=True)
-    return F.pixel_shuffle((p - (dev - dev.mean(2, keepdim=True))).view(n, c * 16, h // 4, w // 4), 4)
+    dev = p - p.mean(2, keepdim=True)
+    if window:
+        tiles = F.avg_pool2d(dev.view(n, c * 16, h // 4, w // 4), window)
+        offset = F.interpolate(tiles, scale_factor=window, mode="nearest").view_as(p)
+    else:
+        offset = dev.mean((-2, -1), keepdim=True)
+    return F.pixel_shuffle((p - offset).view(n, c * 16, h // 4, w // 4), 4)
 
 
 def grid_loss(x_s: Tensor, ref: Tensor, window: int = 8) -> Tensor:

@@ -94,6 +94,9 @@ def add_run_options(ap: argparse.ArgumentParser, script: str) -> None:
         "channels), so the adversary cannot push the student's colours (colour fringes)")
     opt("disc_degrid", None, "stage 2, x4plus/scratch: the discriminator sees each frame less its 4-px periodic "
         "pattern, so the adversary cannot ask for a screen door (it met the heads' statistics with one)")
+    opt("disc_degrid_window", int, "stage 2, --disc-degrid: the pattern removed per tile of this many 4x4 blocks a "
+        "side (4 N px; must divide the crop's blocks), so a screen door whose phase varies across the crop goes too "
+        "(0: one pattern over the whole crop)")
     opt("disc_flat", float, "stage 2, x4plus/scratch: the heads' detail statistics over this fraction of each "
         "crop's pixels, the flattest (least local feature energy), so edges do not drive them (1: all pixels)")
     opt("disc_local", float, "stage 2, x4plus/scratch: the detail head judges each 4x4 block of the flattest "

@@ -117,6 +117,10 @@ class Trainer:
         if cfg.d_steps < 1 or cfg.disc_calibrate < 0 or cfg.d_stats_lr < 0:
             raise ValueError(f"Trainer: d_steps must be at least 1 ({cfg.d_steps}), disc_calibrate and d_stats_lr at "
                              f"least 0 ({cfg.disc_calibrate}, {cfg.d_stats_lr})")
+        if cfg.disc_degrid_window and (cfg.disc_degrid_window < 0 or not cfg.disc_degrid or not cfg.disc_crop
+                                       or cfg.disc_crop // 4 % cfg.disc_degrid_window):
+            raise ValueError(f"Trainer: disc_degrid_window ({cfg.disc_degrid_window}) needs disc_degrid and must "
+                             f"divide the disc_crop's {cfg.disc_crop // 4} blocks")
         self.labels = sample_labels(cfg.detail_real)  # the discriminators' labels per sample type
         # the sample types the heads see, in a fixed order
         self.kinds: list[str] = [k for k in ("student", "real_video", "shuffled_video", "static_image",
@@ -185,7 +189,8 @@ class Trainer:
         elif cfg.stage == 2:
             self.disc = BackboneDiscriminator(cfg.disc_backbone, tuple(cfg.disc_depths), cfg.disc_width,
                                               spectral=cfg.disc_spectral, luma=cfg.disc_luma, flat=cfg.disc_flat,
-                                              degrid=cfg.disc_degrid, local=cfg.disc_local)
+                                              degrid=cfg.disc_degrid, local=cfg.disc_local,
+                                              degrid_window=cfg.disc_degrid_window)
             self.disc = self.disc.to(self.device).to(memory_format=fmt)
         if self.disc is not None:
             self.opt_d = torch.optim.Adam(self._disc_groups(self.disc), betas=(0.5, 0.999))

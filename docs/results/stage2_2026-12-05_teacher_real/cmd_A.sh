@@ -43,6 +43,12 @@
 #   sh cmd_A.sh A12 --grid-weight 300 --disc-degrid --disc-depths 6 --disc-local 0.5 --threads 1 \
 #     --detail-real video-only          # A12: A10's state at step 227 with the grid term at 300 (A10 answered
 #                                       # the per-place head with a local 4-px pattern: selection grid 52 at 200)
+#   sh cmd_A.sh A13 --grid-weight 100 --disc-degrid --disc-degrid-window 4 --disc-depths 6 --disc-local 0.5 \
+#     --threads 1                       # A13 (twelfth session): A11 with the discriminator blind to a 4-px
+#                                       # pattern per 16-px tile (A10/A11's local pattern survived the crop-wide
+#                                       # degrid); beside A14 on the other core
+#   sh cmd_A.sh A14 --grid-weight 100 --disc-degrid --disc-degrid-window 2 --disc-depths 6 --disc-local 0.5 \
+#     --threads 1                       # A14: A13 with 8-px tiles
 # Data: /work/scratch/stage2/data/train_stable.npz (../stage2_2026-12-04_heads: the 120-clip set + x4plus-stable).
 RUN=${1:-A}; [ $# -gt 0 ] && shift
 S=/work/scratch/stage2/runs/S/compact-p2.safetensors   # S at step 300 (cmd_V.sh S --stage 1 ..., see the model card)
