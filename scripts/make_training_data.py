@@ -20,7 +20,7 @@ import _installed  # noqa: F401  (one line, not a traceback, where vsadcvsr is n
 import numpy as np
 
 from vsadcvsr.train.data import load_material
-from vsadcvsr.train.dataset import add_teacher, build_dataset
+from vsadcvsr.train.dataset import add_second_draw, add_teacher, build_dataset
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
                     "clip's motion) for the first N clips; repeatable")
     ap.add_argument("--add-teacher", metavar="NAME=N", help="extend teacher NAME of the existing OUTPUT to its "
                     "first N clips and write nothing else (x4plus-stable: from the file's x4plus outputs)")
+    ap.add_argument("--add-second-draw", action="store_true", help="add to the existing OUTPUT a second LR draw of "
+                    "each clip (its preset, another seed: lr_alt, for train_phases' --invariance-weight) and write "
+                    "nothing else")
     ap.add_argument("--mild-fraction", type=float, default=0.5)
     ap.add_argument("--static-fraction", type=float, default=0.15)
     ap.add_argument("--pan", type=int, default=0, metavar="PX",
@@ -55,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     if a.lr_size % 16:
         ap.error("--lr-size must be a multiple of 16")
+    if a.add_second_draw:
+        try:
+            add_second_draw(a.output, a.workers)
+        except (OSError, KeyError, ValueError) as e:
+            print(f"make_training_data: {e}", file=sys.stderr)
+            return 2
+        return 0
     if a.add_teacher:
         name, _, n = a.add_teacher.partition("=")
         if not n.isdigit():

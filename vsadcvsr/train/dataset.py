@@ -139,6 +139,32 @@ def add_teacher(path: str | Path, name: str, clips: int, workers: int = 1, devic
     log.info("add_teacher: wrote %s (%s on %d clips) in %.1f s", path, name, len(out), time.monotonic() - t0)
 
 
+SECOND_DRAW = 10**9  # added to a clip's degradation seed for its second LR draw (`add_second_draw`)
+
+
+def add_second_draw(path: str | Path, workers: int = 1) -> None:
+    """Adds `lr_alt` to a file written by `build_dataset`: each clip's HR degraded again with its own preset and the
+    seed `seed * 1_000_003 + i + SECOND_DRAW`, a second LR draw of the same content (other noise, blur and
+    compression), for `TrainConfig.invariance_weight`. Replaced atomically; an existing `lr_alt` is rebuilt."""
+    path = Path(path)
+    with np.load(path) as z:  # closed before the file is replaced
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    hr, presets = arrays["hr"], meta.get("presets")
+    if not presets or len(presets) != len(hr):
+        raise ValueError(f"add_second_draw: {path} has no preset per clip (not written by build_dataset)")
+    lr_alt = np.zeros_like(arrays["lr"])
+    t0 = time.monotonic()
+    jobs = [(i, hr[i], meta["seed"] * 1_000_003 + i + SECOND_DRAW, presets[i]) for i in range(len(hr))]
+    with _pool(workers) as pool:
+        for i, lr_i in pool(_degrade_job, jobs):
+            lr_alt[i] = lr_i
+    arrays["lr_alt"] = lr_alt
+    meta["lr_alt"] = f"second draw: seed * 1_000_003 + i + {SECOND_DRAW}, each clip's preset"
+    _save_atomic(path, meta=np.array(json.dumps(meta)), **arrays)
+    log.info("add_second_draw: wrote %s (%d clips) in %.1f s", path, len(hr), time.monotonic() - t0)
+
+
 def _save_atomic(path: Path, **arrays: np.ndarray) -> None:
     """`np.savez` to a temporary file beside `path`, then renamed over it: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -182,6 +208,7 @@ class ClipDataset:
     hr: np.ndarray
     teachers: dict[str, np.ndarray]  # name → (n_name, T, H, W, 3); "gt" is `hr`
     meta: dict
+    lr_alt: np.ndarray | None = None  # a second LR draw of each clip (`add_second_draw`), where the file has one
 
     @classmethod
     def load(cls, path: str | Path) -> "ClipDataset":
@@ -189,7 +216,8 @@ class ClipDataset:
         hr = z["hr"]  # each z[...] reads the file again: read HR once, for itself and as the "gt" teacher
         teachers = {"gt": hr}
         teachers.update({k[len("teacher_"):]: z[k] for k in z.files if k.startswith("teacher_")})
-        return cls(z["lr"], hr, teachers, json.loads(str(z["meta"])))
+        lr_alt = z["lr_alt"] if "lr_alt" in z.files else None
+        return cls(z["lr"], hr, teachers, json.loads(str(z["meta"])), lr_alt)
 
     def __len__(self) -> int:
         return len(self.lr)

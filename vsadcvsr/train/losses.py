@@ -261,6 +261,20 @@ def grid_loss(x_s: Tensor, ref: Tensor, window: int = 8) -> Tensor:
     return (subpixel_phases(x_s, window) - subpixel_phases(ref, window)).abs().mean()
 
 
+def high_pass(y: Tensor, size: int = 5, sigma: float = 1.5) -> Tensor:
+    """(N, 1, H, W) less its Gaussian blur (`size` x `size`, `sigma`), valid region: (N, 1, H - size + 1, ...)."""
+    h, w = y.shape[-2:]
+    r = size // 2
+    return y[..., r:h - r, r:w - r] - _gauss_matrix(h, size, sigma, y).t() @ y @ _gauss_matrix(w, size, sigma, y)
+
+
+def invariance_loss(x_a: Tensor, x_b: Tensor) -> Tensor:
+    """L1 between the luma high passes (`high_pass`, luma in [0, 1]) of the student's outputs for two LR draws of
+    the same clip (..., 3, H, W): detail it makes of the content costs nothing, detail it makes of one draw's noise
+    (and that flickers with it, frame to frame) costs its size."""
+    return (high_pass(luma(_flat(x_a))) - high_pass(luma(_flat(x_b)))).abs().mean()
+
+
 def temporal_loss(x_s: Tensor, ref: Tensor) -> Tensor:
     """Flicker term: L1 between the frame-to-frame luma changes of the output and of a reference (the HR frames);
     x_s, ref (B, T, 3, H, W) in [-1, 1], T >= 2. Change the reference has (its motion) costs nothing; change it

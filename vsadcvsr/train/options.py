@@ -72,6 +72,9 @@ def add_run_options(ap: argparse.ArgumentParser, script: str) -> None:
     opt("lowband_weight", float, "fidelity anchor: L1 of the output's 8x8 block means to the LR input's")
     opt("grid_weight", float, "sub-pixel grid term: the output's 4-px phase means against the HR frames'")
     opt("temporal_weight", float, "flicker term: the output's frame-to-frame luma changes against the HR frames'")
+    opt("invariance_weight", float, "draw term: L1 between the luma high passes of the student's outputs for two LR "
+        "draws of each clip (the set's lr_alt: make_training_data.py --add-second-draw), so that it makes detail of "
+        "the content, not of the noise that changes from frame to frame")
     opt("ema", float, "decay of a moving average of the student's weights, exported in place of the live weights "
         "(0: off; 0.99: about the last 100 steps)")
     opt("pixel_colour_fix", str, "wavelet: the pixel losses see the output after the engine's wavelet colour fix",

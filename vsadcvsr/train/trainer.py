@@ -40,6 +40,7 @@ from .losses import (
     generator_adversarial,
     generator_adversarial_parts,
     grid_loss,
+    invariance_loss,
     lowband_loss,
     pixel_regression,
     sample_labels,
@@ -151,6 +152,9 @@ class Trainer:
         frames = cfg.frames or self.data.lr.shape[1]  # 0: the stored clips' frames (as `batch` reads them)
         if cfg.temporal_weight and frames < 2:
             raise ValueError(f"Trainer: temporal_weight needs clips of 2 frames or more, not {frames}")
+        if cfg.invariance_weight and (self.data.lr_alt is None or cfg.feature_weight > 0 or cfg.ae_weight > 0):
+            raise ValueError("Trainer: invariance_weight needs a set with a second LR draw (make_training_data.py "
+                             "--add-second-draw) and no feature encoder (feature_weight, ae_weight 0)")
         if cfg.stage == 2 and self.material is None:
             self.material = load_material()
         self.usable = min(len(self.data.teachers[k]) for k, w in cfg.teachers.items() if w > 0)
@@ -171,6 +175,7 @@ class Trainer:
         self._resident: dict[int, Tensor] = {}
         if self.device.type == "cuda":
             arrays = [self.data.lr, self.data.hr, *self.data.teachers.values()]
+            arrays += [self.data.lr_alt] if self.data.lr_alt is not None and cfg.invariance_weight else []
             for a in arrays:
                 if id(a) not in self._resident:
                     self._resident[id(a)] = torch.from_numpy(a).to(self.device)
@@ -367,6 +372,9 @@ class Trainer:
             "hr": self._cut(self.data.hr, hr_win),
             "targets": torch.stack([self._cut(self.data.teachers[k], hr_win) for k in names]),
         }
+        if self.cfg.invariance_weight:
+            assert self.data.lr_alt is not None
+            out["lr_alt"] = self._cut(self.data.lr_alt, lr_win)
         if self.cfg.teacher_mix == "blend":
             w = out["targets"].new_tensor([self.cfg.teachers[k] for k in names])
             out["targets"] = torch.tensordot(w / w.sum(), out["targets"], dims=1).unsqueeze(0)
@@ -399,7 +407,13 @@ class Trainer:
     def generator_losses(self, b: dict[str, Tensor]) -> tuple[Tensor, dict[str, float], Tensor, Tensor]:
         """Total generator loss, its named terms, and the detached student image and feature."""
         c = self.cfg
-        x_s, f_s, f_t, rec = self.gen_ddp(b["lr"], b["targets"] if self._uses_encoder else None)
+        x_alt: Tensor | None = None
+        if c.invariance_weight:  # both draws in one pass (no encoder: checked at construction)
+            x_s, f_s, f_t, rec = self.gen_ddp(torch.cat([b["lr"], b["lr_alt"]]), None)
+            x_s, x_alt = x_s.chunk(2)
+            f_s = f_s.chunk(2)[0]
+        else:
+            x_s, f_s, f_t, rec = self.gen_ddp(b["lr"], b["targets"] if self._uses_encoder else None)
         weights = {"blend": 1.0} if c.teacher_mix == "blend" else {k: w for k, w in c.teachers.items() if w > 0}
         names = list(weights)
         terms: dict[str, Tensor] = {}
@@ -428,6 +442,9 @@ class Trainer:
         if c.temporal_weight:
             terms["temporal"] = temporal_loss(x_s, b["hr"])
             total = total + c.temporal_weight * terms["temporal"]
+        if x_alt is not None:
+            terms["invariance"] = invariance_loss(x_s, x_alt)
+            total = total + c.invariance_weight * terms["invariance"]
         if isinstance(self.disc, BackboneDiscriminator):
             if self.step >= c.adv_start and c.adv_pixel_weight:
                 d = self.disc

@@ -17,6 +17,14 @@
 #     --init /work/scratch/stage2/runs/S/compact-p2.safetensors --threads 1 --phases 2e-5:7200:@100 2e-5:7200:@200
 #                                          # G1000 (eleventh session): S with the grid term at 1000, the
 #                                          # regression-only control of runs A2-A9 (cmd_A.sh), which have it
+#   sh cmd_V.sh I40 --stage 1 --adv-pixel-weight 0 --teachers animevideov3=0.35,x4plus-stable=0.65 \
+#     --data /work/scratch/stage2/data/train_alt.npz --init /work/scratch/stage2/runs/S/compact-p2.safetensors \
+#     --threads 1 --invariance-weight 40 --phases 2e-5:7200:@100 2e-5:7200:@200 ... 2e-5:7200:@800
+#                                          # I40 (twelfth session): S65 with the draw term at 40 (the student's
+#                                          # outputs for two LR draws of each clip must share their fine detail);
+#                                          # train_alt.npz = train_stable.npz + make_training_data.py
+#                                          # --add-second-draw (6 s); I200 the same at 200, beside it (I10, at 10,
+#                                          # stopped at step 25: its gradient share would have been ~4 %)
 # Data as in ../stage2_2026-12-04/cmd_R.sh (seed 0: 120 clips, animevideov3 and x4plus teachers).
 RUN=${1:-V}; [ $# -gt 0 ] && shift
 # run R's command (later options win) with T's changes, the three heads options and the grid term at 100
