@@ -75,11 +75,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"make_training_data: {e}", file=sys.stderr)
             return 2
         return 0
-    lr_from, hashes = None, None
+    lr_from, hashes, lr_alt = None, None, None
     if a.lr_from:
         try:
             with np.load(a.lr_from) as z:
                 lr_from, meta = z["lr"], json.loads(str(z["meta"]))
+                lr_alt = z["lr_alt"] if "lr_alt" in z.files else None
                 hashes = [str(h) for h in z["hr_sha256"]] if "hr_sha256" in z.files else None
         except (OSError, KeyError, ValueError) as e:
             print(f"make_training_data: --lr-from {a.lr_from}: {e}", file=sys.stderr)
@@ -101,19 +102,23 @@ def main(argv: list[str] | None = None) -> int:
                   f"{a.lr_from}'s (first: clip {bad[0]}); the material differs here: nothing written", file=sys.stderr)
             return 1
         print(f"make_training_data: all {len(hashes)} rebuilt HR clips equal {a.lr_from}'s", file=sys.stderr)
+    if lr_alt is not None:  # the set's second LR draw travels in its slim copy too
+        add_second_draw(a.output, lr_alt=lr_alt)
     return 0
 
 
 def write_slim(src: Path, out: Path) -> int:
-    """OUT = SET's `lr`, `meta` and per-clip `hr_sha256` (what a rebuild with --lr-from takes and checks)."""
+    """OUT = SET's `lr` (and `lr_alt` where it has one), `meta` and per-clip `hr_sha256` (what a rebuild with
+    --lr-from takes and checks)."""
     try:
         with np.load(src) as z:
             lr, meta, hr = z["lr"], z["meta"], z["hr"]
+            extra = {"lr_alt": z["lr_alt"]} if "lr_alt" in z.files else {}
     except (OSError, KeyError, ValueError) as e:
         print(f"make_training_data: --slim-of {src}: {e}", file=sys.stderr)
         return 2
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, lr=lr, meta=meta, hr_sha256=np.array([hr_digest(c) for c in hr]))
+    np.savez(out, lr=lr, meta=meta, hr_sha256=np.array([hr_digest(c) for c in hr]), **extra)
     print(f"make_training_data: wrote {out} ({len(lr)} clips, {out.stat().st_size / 2**20:.1f} MiB)", file=sys.stderr)
     return 0
 

@@ -52,7 +52,10 @@ def test_add_second_draw_degrades_each_clip_again_with_its_preset_and_another_se
         assert not np.array_equal(got.lr_alt[i], np.rint(degrade_clip(ds.hr[i], 4, i, preset) * 255.0))
     assert np.array_equal(got.lr, ds.lr) and np.array_equal(got.teachers["animevideov3"], ds.hr)
     assert "second draw" in got.meta["lr_alt"] and not list(tmp_path.glob("*.part*"))
-    assert ClipDataset.load(tmp_path / "d.npz").lr_alt is not None
+    with pytest.raises(ValueError, match="add_second_draw: lr_alt"):
+        add_second_draw(tmp_path / "d.npz", lr_alt=ds.lr[:2])
+    add_second_draw(tmp_path / "d.npz", lr_alt=ds.lr)  # given (a slim copy's): taken as it is
+    assert np.array_equal(ClipDataset.load(tmp_path / "d.npz").lr_alt, ds.lr)
     np.savez(tmp_path / "bare.npz", lr=ds.lr, hr=ds.hr, meta=np.array(json.dumps({"clips": 3})))
     before = (tmp_path / "bare.npz").read_bytes()
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_training_data.py"), str(tmp_path / "bare.npz"),

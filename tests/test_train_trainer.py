@@ -372,7 +372,8 @@ def test_check_gradients_flags_a_departing_gradient() -> None:
 
 def test_a_set_rebuilt_from_its_slim_copy_equals_it_and_a_changed_hr_is_refused(tmp_path: Path, monkeypatch) -> None:
     """make_training_data.py --slim-of / --lr-from (how a lent GPU without x264 gets the CPU's set): real material,
-    real degradation (x264) for the first build; the rebuild draws the same HR clips and takes the LR."""
+    real degradation (x264) for the first build and its second draw; the rebuild draws the same HR clips and takes
+    both LR draws."""
     import pytest
     from conftest import script_module
 
@@ -385,11 +386,14 @@ def test_a_set_rebuilt_from_its_slim_copy_equals_it_and_a_changed_hr_is_refused(
     full, slim, again = tmp_path / "full.npz", tmp_path / "slim.npz", tmp_path / "again.npz"
     assert mod.main([str(full), "--clips", "3", "--frames", "2", "--lr-size", "16", "--seed", "4", "--pan", "2",
                      "--static-fraction", "0.3"]) == 0
+    assert mod.main([str(full), "--add-second-draw"]) == 0  # travels in the slim copy too
     assert mod.main([str(slim), "--slim-of", str(full)]) == 0
     assert slim.stat().st_size < full.stat().st_size / 4  # LR and digests only
     assert mod.main([str(again), "--lr-from", str(slim), "--clips", "99", "--seed", "0"]) == 0  # settings from slim
     a, b = dsmod.ClipDataset.load(full), dsmod.ClipDataset.load(again)
     assert np.array_equal(a.hr, b.hr) and np.array_equal(a.lr, b.lr) and a.hr.any()
+    assert a.lr_alt is not None and b.lr_alt is not None and np.array_equal(a.lr_alt, b.lr_alt)
+    assert not np.array_equal(a.lr_alt, a.lr)
     assert b.meta.pop("lr") == "taken from an earlier build" and a.meta.pop("lr") == "degraded here"
     assert a.meta == b.meta
     with np.load(slim) as z:

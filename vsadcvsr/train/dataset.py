@@ -142,10 +142,11 @@ def add_teacher(path: str | Path, name: str, clips: int, workers: int = 1, devic
 SECOND_DRAW = 10**9  # added to a clip's degradation seed for its second LR draw (`add_second_draw`)
 
 
-def add_second_draw(path: str | Path, workers: int = 1) -> None:
+def add_second_draw(path: str | Path, workers: int = 1, lr_alt: np.ndarray | None = None) -> None:
     """Adds `lr_alt` to a file written by `build_dataset`: each clip's HR degraded again with its own preset and the
     seed `seed * 1_000_003 + i + SECOND_DRAW`, a second LR draw of the same content (other noise, blur and
-    compression), for `TrainConfig.invariance_weight`. Replaced atomically; an existing `lr_alt` is rebuilt."""
+    compression), for `TrainConfig.invariance_weight`; or the given `lr_alt` (a slim copy's, where the degradation
+    cannot run). Replaced atomically; an existing `lr_alt` is replaced."""
     path = Path(path)
     with np.load(path) as z:  # closed before the file is replaced
         arrays = {k: z[k] for k in z.files}
@@ -153,12 +154,17 @@ def add_second_draw(path: str | Path, workers: int = 1) -> None:
     hr, presets = arrays["hr"], meta.get("presets")
     if not presets or len(presets) != len(hr):
         raise ValueError(f"add_second_draw: {path} has no preset per clip (not written by build_dataset)")
-    lr_alt = np.zeros_like(arrays["lr"])
     t0 = time.monotonic()
-    jobs = [(i, hr[i], meta["seed"] * 1_000_003 + i + SECOND_DRAW, presets[i]) for i in range(len(hr))]
-    with _pool(workers) as pool:
-        for i, lr_i in pool(_degrade_job, jobs):
-            lr_alt[i] = lr_i
+    if lr_alt is not None:
+        if lr_alt.shape != arrays["lr"].shape or lr_alt.dtype != np.uint8:
+            raise ValueError(f"add_second_draw: lr_alt {lr_alt.shape} {lr_alt.dtype} is not like the set's LR "
+                             f"{arrays['lr'].shape} uint8")
+    else:
+        lr_alt = np.zeros_like(arrays["lr"])
+        jobs = [(i, hr[i], meta["seed"] * 1_000_003 + i + SECOND_DRAW, presets[i]) for i in range(len(hr))]
+        with _pool(workers) as pool:
+            for i, lr_i in pool(_degrade_job, jobs):
+                lr_alt[i] = lr_i
     arrays["lr_alt"] = lr_alt
     meta["lr_alt"] = f"second draw: seed * 1_000_003 + i + {SECOND_DRAW}, each clip's preset"
     _save_atomic(path, meta=np.array(json.dumps(meta)), **arrays)
