@@ -59,7 +59,7 @@ class TrainConfig:
     lowband_weight: float = 0.0  # fidelity anchor: output's low band vs the LR input's (losses.lowband_loss)
     grid_weight: float = 0.0  # sub-pixel phase means of the output vs the HR frames' (losses.grid_loss)
     temporal_weight: float = 0.0  # flicker: frame-to-frame luma changes of the output vs the HR's (temporal_loss)
-    invariance_weight: float = 0.0  # draw term: luma high passes of the outputs for two LR draws (lr_alt) (invariance_loss)
+    invariance_weight: float = 0.0  # draw term: outputs for two LR draws (lr_alt) share fine detail (invariance_loss)
     # decay of an exponential moving average of the student's weights, updated after each step and exported in
     # place of the live weights (0: off); 0.99 averages over about the last 100 steps
     ema: float = 0.0
