@@ -404,3 +404,25 @@ def test_a_set_rebuilt_from_its_slim_copy_equals_it_and_a_changed_hr_is_refused(
     assert mod.main([str(bad_out), "--lr-from", str(tmp_path / "bad.npz")]) == 1 and not bad_out.exists()
     with pytest.raises(ValueError, match="lr_from has shape"):
         dsmod.build_dataset(tmp_path / "x.npz", material, 2, 2, 16, 4, {}, lr_from=a.lr)
+
+
+def test_open_run_gives_a_probe_the_runs_state_and_leaves_the_run_as_it_was(tmp_path: Path) -> None:
+    import pytest
+
+    from vsadcvsr.train.probe import open_run
+
+    t = Trainer(dataclasses.replace(_cfg(tmp_path, 2), data=str(tmp_path / "d.npz")), dataset=fx.dataset(4),
+                material=fx.material())
+    np.savez(tmp_path / "d.npz", lr=t.data.lr, hr=t.data.hr, meta=np.array(json.dumps(t.data.meta)))
+    t.fit()
+    before = (tmp_path / "state.pt").read_bytes()
+    with open_run(tmp_path) as tr:
+        assert tr.step == 2 and tr.run_dir != tmp_path
+        for k, v in t.gen.state_dict().items():
+            assert torch.equal(v, tr.gen.state_dict()[k]), k
+        tr.step = 5
+        assert tr.save_state().parent == tr.run_dir  # a probe that saves writes into its scratch folder
+    assert (tmp_path / "state.pt").read_bytes() == before
+    with pytest.raises(Exception, match="state"):
+        with open_run(tmp_path / "nowhere"):
+            pass

@@ -5,18 +5,14 @@ Loads the run's state.pt (configuration, student, heads) into a scratch copy and
 places of: the student's output; the student's output plus white luma grain (sigma 2 and 4 of 255); the student's
 output plus the real video's own fine detail (the HR frame less its 5x5 Gaussian blur: real texture, in place);
 the real video; and the steady teacher where the set has it."""
-import json
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from vsadcvsr.train.config import TrainConfig
-from vsadcvsr.train.trainer import Trainer
 from vsadcvsr.train.losses import sample_labels
+from vsadcvsr.train.probe import open_run
 
 torch.set_num_threads(1)
 run, n = Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 8
@@ -29,12 +25,8 @@ def blur(x: torch.Tensor) -> torch.Tensor:
     return F.conv2d(F.pad(flat, (2, 2, 2, 2), mode="replicate"), k[None, None]).view_as(x)
 
 
-state = torch.load(run / "state.pt", weights_only=False, map_location="cpu")
-with tempfile.TemporaryDirectory() as tmp:
-    shutil.copy(run / "state.pt", Path(tmp) / "state.pt")
-    cfg = TrainConfig(**{**json.loads(state["config"]), "run_dir": tmp, "init": None, "disc_calibrate": 0})
-    tr = Trainer(cfg)
-    assert tr.load_state(), "no state loaded"
+with open_run(run) as tr:
+    cfg = tr.cfg
     at, d = tr.step, tr.disc
     if cfg.detail_teacher in tr.data.teachers:
         tr.labels = sample_labels("teacher")  # only so that batch() cuts the steady teacher's window too

@@ -6,25 +6,17 @@ loss without the adversarial term (and without the grid term); prints the norms,
 its cosine with the rest, and the grid term's part.
 With --grad-clip 2 (train_phases' default) every update is the total gradient scaled to norm 2, so the share that
 matters is the adversarial part's against the rest, not its absolute size."""
-import json
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
 
-from vsadcvsr.train.config import TrainConfig
-from vsadcvsr.train.trainer import Trainer
+from vsadcvsr.train.probe import open_run
 
 torch.set_num_threads(1)
 run, n = Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 8
-state = torch.load(run / "state.pt", weights_only=False, map_location="cpu")
-with tempfile.TemporaryDirectory() as tmp:
-    shutil.copy(run / "state.pt", Path(tmp) / "state.pt")
-    cfg = TrainConfig(**{**json.loads(state["config"]), "run_dir": tmp, "init": None, "disc_calibrate": 0})
-    tr = Trainer(cfg)
-    assert tr.load_state(), "no state loaded"
+with open_run(run) as tr:
+    cfg = tr.cfg
     at, w_adv = tr.step, cfg.adv_pixel_weight
     params = [p for p in tr.gen.parameters() if p.requires_grad]
 

@@ -49,6 +49,14 @@
 #                                       # degrid); beside A14 on the other core
 #   sh cmd_A.sh A14 --grid-weight 100 --disc-degrid --disc-degrid-window 2 --disc-depths 6 --disc-local 0.5 \
 #     --threads 1                       # A14: A13 with 8-px tiles
+#   sh cmd_A.sh A15 --grid-weight 100 --disc-degrid --disc-degrid-window 4 --disc-depths 6 --disc-local 0.5 \
+#     --threads 1 --detail-real video-only   # A15: A13 with the HR video as the real sample
+#   sh cmd_A.sh A16 ... (A15's options) --adv-pixel-weight 6.4   # A16: A15 with the adversary doubled
+#   sh cmd_A.sh A17 --grid-weight 100 --disc-degrid --disc-degrid-window 4 --disc-depths 6 --disc-local 0.5 \
+#     --threads 1 --detail-real video-only --data /work/scratch/stage2/data/train_alt.npz --invariance-weight 40
+#                                       # A17: A15 with the draw term (the heads ask for grain; the draw term
+#                                       # asks that it be made of the content); A18 the same at 200, beside it;
+#                                       # train_alt.npz: see cmd_V.sh (I40)
 # Data: /work/scratch/stage2/data/train_stable.npz (../stage2_2026-12-04_heads: the 120-clip set + x4plus-stable).
 RUN=${1:-A}; [ $# -gt 0 ] && shift
 S=/work/scratch/stage2/runs/S/compact-p2.safetensors   # S at step 300 (cmd_V.sh S --stage 1 ..., see the model card)
