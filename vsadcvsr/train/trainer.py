@@ -355,8 +355,8 @@ class Trainer:
         return np.random.default_rng([self.cfg.seed, self.cfg.stage, step, self.rank])
 
     def batch(self, step: int) -> dict[str, Tensor]:
-        """This rank's batch for `step`: lr (B,T,3,h,w), targets (K,B,T,3,H,W) (K = 1 when blending), hr, and
-        stage 2's real samples."""
+        """This rank's batch for `step`: lr (B,T,3,h,w), targets (K,B,T,3,H,W) (K = 1 when blending), hr, the
+        second LR draw lr_alt where the draw term is on, and stage 2's real samples."""
         rng = self._rng(step)
         idx = np.sort(rng.choice(self.usable, size=self.cfg.batch, replace=False, p=self.sample_p))
         names = [k for k, w in self.cfg.teachers.items() if w > 0]
