@@ -225,12 +225,19 @@ def lowband_loss(x_s: Tensor, lr: Tensor) -> Tensor:
     return (a - b).abs().mean()
 
 
+def _phase_deviation(x: Tensor) -> Tensor:
+    """(N, C, H, W), H and W multiples of 4 → (N, C, 16, H/4, W/4): each of the 16 sub-pixel phases (`pixel_unshuffle`
+    (4)) less its 4x4 block's mean, per channel."""
+    n, c, h, w = x.shape
+    p = F.pixel_unshuffle(x, 4).view(n, c, 16, h // 4, w // 4)
+    return p - p.mean(2, keepdim=True)
+
+
 def subpixel_phases(x: Tensor, window: int = 8) -> Tensor:
     """The local pattern locked to the 4-px output grid: luma split into its 16 sub-pixel phases
     (`pixel_unshuffle(4)`), each phase's deviation from the 4x4 block mean, averaged over `window` x `window`
     blocks; (..., 3, H, W) → (N, 16, H/(4 window), W/(4 window)). A screen door shows as a constant offset per phase."""
-    p = F.pixel_unshuffle(luma(_flat(x)), 4)
-    p = p - p.mean(1, keepdim=True)
+    p = _phase_deviation(luma(_flat(x))).flatten(1, 2)
     return F.avg_pool2d(p, min(window, p.shape[-2], p.shape[-1]))
 
 
@@ -246,14 +253,13 @@ def remove_grid(x: Tensor, window: int = 0) -> Tensor:
         raise ValueError(f"remove_grid: height and width must be multiples of 4, not {h}x{w}")
     if window < 0 or (window and (h // 4 % window or w // 4 % window)):
         raise ValueError(f"remove_grid: window {window} must be 0 or divide the {h // 4}x{w // 4} blocks")
-    p = F.pixel_unshuffle(x, 4).view(n, c, 16, h // 4, w // 4)
-    dev = p - p.mean(2, keepdim=True)
+    dev = _phase_deviation(x)
     if window:
         tiles = F.avg_pool2d(dev.view(n, c * 16, h // 4, w // 4), window)
-        offset = F.interpolate(tiles, scale_factor=window, mode="nearest").view_as(p)
+        offset = F.interpolate(tiles, scale_factor=window, mode="nearest").view_as(dev)
     else:
-        offset = dev.mean((-2, -1), keepdim=True)
-    return F.pixel_shuffle((p - offset).view(n, c * 16, h // 4, w // 4), 4)
+        offset = dev.mean((-2, -1), keepdim=True).expand_as(dev)
+    return x - F.pixel_shuffle(offset.reshape(n, c * 16, h // 4, w // 4), 4)
 
 
 def grid_loss(x_s: Tensor, ref: Tensor, window: int = 8) -> Tensor:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,14 +14,13 @@ from .trainer import Trainer
 
 @contextmanager
 def open_run(run_dir: str | Path) -> Iterator[Trainer]:
-    """A `Trainer` with `run_dir`'s configuration, student, heads and step (`state.pt`), run from a scratch copy
+    """A `Trainer` with `run_dir`'s configuration, student, heads and step (`state.pt`), working in a scratch folder
     (nothing it writes reaches the run; no `init`, no calibration: the state has both)."""
-    run = Path(run_dir)
-    state = load_state_file(run / "state.pt")
+    state_path = Path(run_dir) / "state.pt"
+    state = load_state_file(state_path)
     with tempfile.TemporaryDirectory() as tmp:
-        shutil.copy(run / "state.pt", Path(tmp) / "state.pt")
         cfg = TrainConfig(**{**json.loads(state["config"]), "run_dir": tmp, "init": None, "disc_calibrate": 0})
         tr = Trainer(cfg)
-        if not tr.load_state():
-            raise ValueError(f"open_run: {run / 'state.pt'} is not a state of this run's stage")
+        if not tr.load_state(state_path):
+            raise ValueError(f"open_run: {state_path} is not a state of this run's stage")
         yield tr
