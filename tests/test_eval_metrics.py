@@ -8,6 +8,7 @@ from skimage import data
 
 from vsadcvsr.eval.fidelity import PSNR_CAP_DB, psnr_rgb, psnr_y, ssim_y
 from vsadcvsr.eval.no_reference import MetricUnavailable, brisque, matlab_halve, niqe
+from vsadcvsr.eval.rate import x265_bits_per_pixel
 from vsadcvsr.eval.vmaf import VmafUnavailable, vmaf_neg
 from vsadcvsr.eval.warping import warping_error
 from vsadcvsr.flow import occlusion_mask
@@ -139,3 +140,21 @@ def test_vmaf_of_identical_clips_is_high_and_of_a_blurred_clip_lower(photo: np.n
         pytest.skip(str(e))
     assert same > 95
     assert blurred < same - 20
+
+
+def test_x265_size_grows_with_grain_and_shrinks_with_blur(photo: np.ndarray) -> None:
+    clip = pan(photo)
+    smooth = np.stack([blur(f) for f in clip])
+    rng = np.random.default_rng(0)
+    grain = np.clip(smooth + rng.normal(0, 8, clip.shape), 0, 255).astype(np.uint8)  # fresh every frame
+    sizes = [x265_bits_per_pixel(c) for c in (smooth, clip, grain)]
+    assert 0 < sizes[0] < sizes[1], sizes  # detail costs bits
+    assert sizes[2] > 2 * sizes[0], sizes  # grain too: the encoder cannot predict it
+    assert x265_bits_per_pixel(clip) == sizes[1]  # one frame thread: the same bytes every time
+
+
+def test_x265_size_refuses_odd_sizes_and_float_clips(photo: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="x265_bits_per_pixel: 159x160 is not even"):
+        x265_bits_per_pixel(pan(photo)[:, :, :159])
+    with pytest.raises(ValueError, match="uint8 clip"):
+        x265_bits_per_pixel(pan(photo).astype(np.float32))

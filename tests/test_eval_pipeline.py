@@ -286,6 +286,7 @@ def test_select_model_scores_the_selection_frames_and_refuses_unknown_methods() 
     assert [x["method"] for x in rows] == ["lanczos", "bicubic"] and all(x["frames"] == 6 for x in rows)
     assert 20 < rows[1]["psnr_y"] < rows[0]["psnr_y"] < 40  # Lanczos keeps more than bicubic, both plausible
     assert all(0 < x["brisque"] < 100 and x["ewarp"] > 0 for x in rows)
+    assert all(0 < x["x265_bpp"] < 1 for x in rows)  # what the output costs to encode (x265 CRF 22), bits/px
     bad = subprocess.run([sys.executable, script, "lanczos", "nosuch"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown method 'nosuch'" in bad.stderr and bad.stdout == ""
 

@@ -28,7 +28,7 @@ REFERENCE = "reference (HR)"
 def _fmt(key: str, v: float) -> str:
     if v is None or not math.isfinite(v):
         return "—"
-    return f"{v:.4f}" if key == "ssim" else f"{v:.3f}" if key == "s_per_frame" else f"{v:.2f}"
+    return f"{v:.4f}" if key in ("ssim", "x265_bpp") else f"{v:.3f}" if key == "s_per_frame" else f"{v:.2f}"
 
 
 def _header(ev: Evaluation) -> list[str]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import fidelity, grid, no_reference, vmaf, warping
+from . import fidelity, grid, no_reference, rate, vmaf, warping
 from .methods import Method, MethodUnavailable
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ METRICS: dict[str, tuple[str, bool]] = {
     "brisque": ("BRISQUE", False),
     "ewarp": ("E*warp (x1e-3, DIS)", False),
     "grid": ("grid (x4 sub-pixel)", False),
+    "x265_bpp": (f"x265 CRF {rate.CRF} (bits/px)", False),
 }
 #: Metrics of the paper that need pretrained backbones this machine cannot download.
 NOT_COMPUTED: dict[str, str] = {
@@ -36,7 +37,7 @@ NOT_COMPUTED: dict[str, str] = {
     "DOVER": "needs DOVER's aesthetic and technical backbones (downloaded)",
 }
 #: Metrics that need no reference clip.
-NO_REFERENCE = ("niqe", "brisque", "ewarp", "grid")
+NO_REFERENCE = ("niqe", "brisque", "ewarp", "grid", "x265_bpp")
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def _nanmean(xs: Sequence[float]) -> float:
 def _safe(name: str, fn: Callable[[], float], notes: list[str]) -> float:
     try:
         return fn()
-    except (no_reference.MetricUnavailable, vmaf.VmafUnavailable) as e:
+    except (no_reference.MetricUnavailable, vmaf.VmafUnavailable, rate.RateUnavailable) as e:
         note = f"{name} not computed: {e}"
         if note not in notes:
             notes.append(note)
@@ -123,8 +124,8 @@ def score_clip(ref: np.ndarray, out: np.ndarray, metrics: Sequence[str], notes: 
 
 def score_no_reference(clip: np.ndarray, metrics: Sequence[str], notes: list[str],
                        cuts: Sequence[int] = ()) -> dict[str, float]:
-    """NIQE, BRISQUE, the sub-pixel grid score (per-frame means) and E*warp of one clip (pairs across `cuts`
-    skipped)."""
+    """NIQE, BRISQUE, the sub-pixel grid score (per-frame means), E*warp (pairs across `cuts` skipped) and the
+    x265 size of one clip."""
     v: dict[str, float] = {}
     if "niqe" in metrics:
         v["niqe"] = _safe("NIQE", lambda: float(np.mean([no_reference.niqe(f) for f in clip])), notes)
@@ -134,7 +135,13 @@ def score_no_reference(clip: np.ndarray, metrics: Sequence[str], notes: list[str
         v["ewarp"] = warping.warping_error(clip, cuts=cuts).value
     if "grid" in metrics:
         v["grid"] = grid.clip_grid_score(clip)
+    if "x265_bpp" in metrics:
+        v["x265_bpp"] = _safe("x265 size", lambda: rate.x265_bits_per_pixel(_uint8(clip)), notes)
     return v
+
+
+def _uint8(clip: np.ndarray) -> np.ndarray:
+    return clip if clip.dtype == np.uint8 else np.clip(np.rint(clip * 255.0), 0, 255).astype(np.uint8)
 
 
 def shared_names(methods: Sequence[Method]) -> list[str]:

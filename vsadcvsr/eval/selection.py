@@ -20,7 +20,7 @@ from .methods import Method
 from .runner import Clip, evaluate
 
 log = logging.getLogger(__name__)
-METRICS = ("psnr_y", "brisque", "ewarp", "grid")
+METRICS = ("psnr_y", "brisque", "ewarp", "grid", "x265_bpp")
 
 
 def selection_clips(frames: int | None = None) -> list[Clip]:

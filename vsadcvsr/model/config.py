@@ -164,6 +164,8 @@ CONFIGS: dict[str, ModelConfig] = {
     "tiny-2d": TINY.replace(temporal="none"),
     "compact": COMPACT,
     "compact-2d": COMPACT.replace(temporal="none"),
+    # the larger student the issue allows (1.5x the cost): 24 convolutions, grown from `compact` (train/grow.py)
+    "compact-deep": COMPACT.replace(convs=24),
 }
 
 
