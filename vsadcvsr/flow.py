@@ -1,5 +1,6 @@
-"""Dense optical flow and warping with OpenCV (DIS, preset medium), shared by the E*warp metric (`eval.warping`)
-and the training teachers that follow the HR clip's motion (`train.teachers.stabilise`)."""
+"""Dense optical flow and warping with OpenCV (DIS, preset medium), shared by the E*warp metric (`eval.warping`),
+the training teachers that follow the HR clip's motion (`train.teachers.stabilise`) and the noise input that moves
+with the content (`carry_noise`)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -46,3 +47,21 @@ def occlusion_mask(fw: np.ndarray, bw: np.ndarray) -> np.ndarray:
     dv[:-1, :] = fw[1:, :] - fw[:-1, :]
     boundary = mag(du) + mag(dv) > 0.01 * mag(fw) + 0.002
     return fb | boundary
+
+
+def carry_noise(frames: np.ndarray, rng: np.random.Generator, layers: int = 1) -> np.ndarray:
+    """A unit Gaussian noise field (T, layers, H, W) float32 that moves with the content of `frames` (T, H, W, 3):
+    frame 0's is fresh; each later frame's is the previous one sampled (nearest, so it keeps its variance) along
+    the DIS flow to it, and fresh where that flow fails the occlusion checks (`occlusion_mask`)."""
+    t, h, w = frames.shape[:3]
+    field = rng.standard_normal((h, w, layers), dtype=np.float32)
+    out = [field]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    for i in range(1, t):
+        fw, bw = dis_flow(frames[i], frames[i - 1]), dis_flow(frames[i - 1], frames[i])
+        moved = cv2.remap(field, gx + fw[..., 0], gy + fw[..., 1], cv2.INTER_NEAREST,
+                          borderMode=cv2.BORDER_REFLECT).reshape(h, w, layers)
+        fresh = rng.standard_normal((h, w, layers), dtype=np.float32)
+        field = np.where(occlusion_mask(fw, bw)[..., None], fresh, moved)
+        out.append(field)
+    return np.ascontiguousarray(np.stack(out).transpose(0, 3, 1, 2))

@@ -29,16 +29,27 @@ class CompactVSR(nn.Module):
         self.acts = nn.ModuleList(nn.PReLU(c) for _ in range(cfg.convs + 1))
         self.temporals = nn.ModuleDict({str(i): TemporalBlock(c) for i in cfg.temporal_sites})
         self.conv_out = nn.Conv2d(c, 3 * 16, 3, padding=1)
+        if cfg.noise_channels:  # starts at zero: a fresh noise input changes nothing
+            self.noise_in = nn.Conv2d(cfg.noise_channels, c, 1, bias=False)
+            nn.init.zeros_(self.noise_in.weight)
+
+    @property
+    def noise_site(self) -> int:
+        """The activation that the noise is added to (the input of the last `temporal_every` convolutions)."""
+        return self.cfg.convs - self.cfg.temporal_every
 
     def _margin(self, h: int, w: int) -> int:
         return max(0, min(self.cfg.pad, h - 1, w - 1))  # reflection needs the pad smaller than the frame
 
-    def features(self, x: Tensor, frames: int) -> Tensor:
-        """(B·T, 3, h, w) in [-1, 1] (already padded) → the last activation f (B·T, C, h, w): the feature domain."""
+    def features(self, x: Tensor, frames: int, noise: Tensor | None = None) -> Tensor:
+        """(B·T, 3, h, w) in [-1, 1] (already padded) → the last activation f (B·T, C, h, w): the feature domain.
+        `noise` (B·T, noise_channels, h, w), padded alike, is added at `noise_site`."""
         y = self.acts[0](self.conv_in(x * 0.5 + 0.5))
         for i, conv in enumerate(self.body, start=1):
             if str(i - 1) in self.temporals:
                 y = self.temporals[str(i - 1)](y, frames)
+            if noise is not None and i - 1 == self.noise_site:
+                y = y + self.noise_in(noise)
             y = self.acts[i](conv(y))
         last = str(len(self.body))
         return self.temporals[last](y, frames) if last in self.temporals else y
@@ -51,16 +62,24 @@ class CompactVSR(nn.Module):
         detail = F.pixel_shuffle(self.conv_out(f.to(self.conv_out.weight.dtype)), 4).to(lr.dtype)
         return 2 * detail + F.interpolate(lr, scale_factor=4, mode="nearest")
 
-    def forward_features(self, x: Tensor, render_chunk: int = 0) -> AdcVSROutput:
-        """Runs the network; returns the image (B, T, 3, 4h, 4w) and the feature f (B, T, C, h, w)."""
+    def forward_features(self, x: Tensor, render_chunk: int = 0, noise: Tensor | None = None) -> AdcVSROutput:
+        """Runs the network; returns the image (B, T, 3, 4h, 4w) and the feature f (B, T, C, h, w). `noise`
+        (B, T, noise_channels, h, w): the noise input of a network that has one (None: none)."""
         if x.dim() != 5 or x.shape[2] != 3:
             raise ValueError(f"CompactVSR: expected (B, T, 3, h, w), got {tuple(x.shape)}")
         b, t, _, h, w = x.shape
+        if noise is not None and (not self.cfg.noise_channels
+                                  or tuple(noise.shape) != (b, t, self.cfg.noise_channels, h, w)):
+            raise ValueError(f"CompactVSR: noise of shape {tuple(noise.shape)} for a network with "
+                             f"{self.cfg.noise_channels} noise channels and input {tuple(x.shape)}")
         p = self._margin(h, w)
         y = x.reshape(b * t, 3, h, w)
+        n = None if noise is None else noise.reshape(b * t, -1, h, w)
         if p:
             y = F.pad(y, (p, p, p, p), mode="reflect")
-        f = self.features(y.to(self.conv_in.weight.dtype), t)
+            n = None if n is None else F.pad(n, (p, p, p, p), mode="reflect")
+        f = self.features(y.to(self.conv_in.weight.dtype), t,
+                          None if n is None else n.to(self.conv_in.weight.dtype))
         if render_chunk > 0 and f.shape[0] > render_chunk:
             img = torch.cat([self.render(c, lr) for c, lr in zip(f.split(render_chunk), y.split(render_chunk))])
         else:

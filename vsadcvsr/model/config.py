@@ -74,6 +74,9 @@ class CompactConfig:
     `convs` 3x3 convolutions of `channels` at LR resolution after the input convolution, each with a PReLU;
     temporal blocks after activation i (0 = the input convolution's) for i in `temporal_sites`: "layer" puts one
     after every activation, "block" after every `temporal_every`-th, "none" makes the 2D network.
+    `noise_channels` > 0 gives the network a noise input (`CompactVSR.forward_features(noise=)`): that many LR
+    channels (an HR noise field, pixel-unshuffled: a multiple of 16), added through a 1x1 convolution before the
+    last `temporal_every` convolutions; without noise given, the network is the one without the input.
     """
 
     channels: int = 64
@@ -81,6 +84,7 @@ class CompactConfig:
     temporal: TemporalPlacement = "block"
     temporal_every: int = 4
     pad: int = 10  # LR pixels of reflected border around each frame (Real-ESRGAN's own pre-padding)
+    noise_channels: int = 0
     scale: int = field(default=4, init=False)
 
     def __post_init__(self) -> None:
@@ -88,6 +92,10 @@ class CompactConfig:
             raise ValueError("CompactConfig: channels, convs and temporal_every must be positive, pad not negative")
         if self.temporal not in ("none", "block", "layer"):
             raise ValueError(f"CompactConfig: unknown temporal placement {self.temporal!r}")
+        if self.noise_channels < 0 or self.noise_channels % 16 or (self.noise_channels
+                                                                   and self.convs < self.temporal_every):
+            raise ValueError("CompactConfig: noise_channels must be a multiple of 16 (an HR field unshuffled) and "
+                             "convs at least temporal_every")
 
     @property
     def temporal_sites(self) -> tuple[int, ...]:
@@ -166,6 +174,8 @@ CONFIGS: dict[str, ModelConfig] = {
     "compact-2d": COMPACT.replace(temporal="none"),
     # the larger student the issue allows (1.5x the cost): 24 convolutions, grown from `compact` (train/grow.py)
     "compact-deep": COMPACT.replace(convs=24),
+    # a noise input that the engine does not feed yet (training and probes only; without noise it is `compact`)
+    "compact-noise": COMPACT.replace(noise_channels=16),
 }
 
 

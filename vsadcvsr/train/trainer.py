@@ -18,6 +18,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from safetensors import safe_open
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -25,7 +26,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from ..engine.colour_fix import wavelet_fix
 from ..engine.heap import keep_freed_memory
 from ..files import atomic_write
-from ..model import ModelConfig, Student, build_model, get_config
+from ..flow import carry_noise
+from ..model import CompactVSR, ModelConfig, Student, build_model, get_config
 from .config import TrainConfig
 from .data import Material, load_material, shuffle_frames, static_clip, unrelated_crops
 from .dataset import ClipDataset
@@ -68,12 +70,15 @@ class Generator(nn.Module):
         f = self.encoder(images.reshape(b * t, *images.shape[2:]).contiguous(memory_format=torch.channels_last))
         return f.view(b, t, *f.shape[1:])
 
-    def forward(self, lr: Tensor, targets: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+    def forward(self, lr: Tensor, targets: Tensor | None,
+                noise: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
         """lr (B,T,3,h,w), targets (K,B,T,3,4h,4w) → x_s, f_s, f_t (K,B,T,C, feature grid), autoencoded targets.
 
-        With `targets` None only the student runs (f_t and the reconstructions are None).
+        With `targets` None only the student runs (f_t and the reconstructions are None); `noise` is the noise input
+        of a student that has one.
         """
-        out = self.student.forward_features(lr)
+        out = (self.student.forward_features(lr) if noise is None
+               else cast(CompactVSR, self.student).forward_features(lr, noise=noise))
         if targets is None:
             return out.image, out.feature, None, None
         k, b, t = targets.shape[:3]
@@ -171,6 +176,8 @@ class Trainer:
                 raise ValueError("Trainer: preset_weights leave no clip to sample")
             self.sample_p = p / p.sum()
         self.model_cfg = get_config(cfg.model)
+        #: HR noise fields per frame that a student with a noise input gets (`flow.carry_noise`); 0: none
+        self.noise_layers = getattr(self.model_cfg, "noise_channels", 0) // 16
         # On a GPU the clips live in its memory (uint8) and batches are cut there: no host copies per step.
         self._resident: dict[int, Tensor] = {}
         if self.device.type == "cuda":
@@ -264,6 +271,9 @@ class Trainer:
         if dropped:  # a 2D ablation started from a temporal model: its temporal blocks are left out
             log.info("init: %d temporal tensors of %s not used by %s", len(dropped), path, self.cfg.model)
             gen = {k: v for k, v in gen.items() if k not in dropped}
+        if "student.noise_in.weight" in own and "student.noise_in.weight" not in gen:  # a noise input, added: zero
+            gen["student.noise_in.weight"] = own["student.noise_in.weight"]
+            log.info("init: %s has no noise input; %s's starts at zero", path, self.cfg.model)
         what = "student and encoder"
         if exported:
             side = encoder_path(path)
@@ -356,7 +366,8 @@ class Trainer:
 
     def batch(self, step: int) -> dict[str, Tensor]:
         """This rank's batch for `step`: lr (B,T,3,h,w), targets (K,B,T,3,H,W) (K = 1 when blending), hr, the
-        second LR draw lr_alt where the draw term is on, and stage 2's real samples."""
+        second LR draw lr_alt where the draw term is on, the noise input (B,T,16L,h,w) of a student that has one,
+        and stage 2's real samples."""
         rng = self._rng(step)
         idx = np.sort(rng.choice(self.usable, size=self.cfg.batch, replace=False, p=self.sample_p))
         names = [k for k, w in self.cfg.teachers.items() if w > 0]
@@ -375,6 +386,9 @@ class Trainer:
         if self.cfg.invariance_weight:
             assert self.data.lr_alt is not None
             out["lr_alt"] = self._cut(self.data.lr_alt, lr_win)
+        if self.noise_layers:  # a field that moves with the HR clip's content, unshuffled to the LR grid
+            fields = np.stack([carry_noise(clip, rng, self.noise_layers) for clip in self.data.hr[hr_win]])
+            out["noise"] = F.pixel_unshuffle(torch.from_numpy(fields).flatten(0, 1), 4).unflatten(0, fields.shape[:2])
         if self.cfg.teacher_mix == "blend":
             w = out["targets"].new_tensor([self.cfg.teachers[k] for k in names])
             out["targets"] = torch.tensordot(w / w.sum(), out["targets"], dims=1).unsqueeze(0)
@@ -408,12 +422,14 @@ class Trainer:
         """Total generator loss, its named terms, and the detached student image and feature."""
         c = self.cfg
         x_alt: Tensor | None = None
-        if c.invariance_weight:  # both draws in one pass (no encoder: checked at construction)
-            x_s, f_s, f_t, rec = self.gen_ddp(torch.cat([b["lr"], b["lr_alt"]]), None)
+        noise = b.get("noise")
+        if c.invariance_weight:  # both draws in one pass (no encoder: checked at construction), the same noise
+            x_s, f_s, f_t, rec = self.gen_ddp(torch.cat([b["lr"], b["lr_alt"]]), None,
+                                              None if noise is None else torch.cat([noise, noise]))
             x_s, x_alt = x_s.chunk(2)
             f_s = f_s.chunk(2)[0]
         else:
-            x_s, f_s, f_t, rec = self.gen_ddp(b["lr"], b["targets"] if self._uses_encoder else None)
+            x_s, f_s, f_t, rec = self.gen_ddp(b["lr"], b["targets"] if self._uses_encoder else None, noise)
         weights = {"blend": 1.0} if c.teacher_mix == "blend" else {k: w for k, w in c.teachers.items() if w > 0}
         names = list(weights)
         terms: dict[str, Tensor] = {}
