@@ -68,3 +68,22 @@ def test_a_noise_student_starts_from_a_checkpoint_without_and_learns_its_input(t
     assert torch.equal(b["noise"], t.batch(0)["noise"])  # drawn from the step's generator: reproducible
     t.fit()
     assert student.noise_in.weight.abs().sum() > 0
+
+
+def test_the_noise_input_learns_at_its_own_rate_and_resumes_with_it(tmp_path: Path) -> None:
+    def trainer(steps: int) -> Trainer:
+        cfg = TrainConfig(data="", run_dir=str(tmp_path / "run"), model="compact-noise", stage=1, steps=steps,
+                          batch=2, lr=1e-5, noise_lr=1e-2, lr_halve_at=1.0, log_every=1, deterministic=True,
+                          checkpoint_every_s=1e9, feature_weight=0.0, ae_weight=0.0)
+        return Trainer(cfg, dataset=fx.dataset(3))
+
+    t = trainer(2)
+    t.fit()
+    assert [g["lr"] for g in t.opt_g.param_groups] == [1e-5, 1e-2]
+    noise_w = t.gen.student.noise_in.weight.abs().max()
+    body_move = (t.gen.student.body[12].weight - trainer(0).gen.student.body[12].weight).abs().max()
+    assert noise_w > 100 * body_move  # Adam steps of about the rate: 1e-2 against 1e-5
+    again = trainer(3)
+    assert again.load_state() and again.step == 2
+    again.fit()
+    assert again.step == 3 and [g["lr"] for g in again.opt_g.param_groups] == [1e-5, 1e-2]

@@ -75,6 +75,8 @@ def add_run_options(ap: argparse.ArgumentParser, script: str) -> None:
     opt("invariance_weight", float, "draw term: L1 between the luma high passes of the student's outputs for two LR "
         "draws of each clip (the set's lr_alt: make_training_data.py --add-second-draw), so that it makes detail of "
         "the content, not of the noise that changes from frame to frame")
+    opt("noise_lr", float, "learning rate of the noise input's weights (--model compact-noise; they start at zero "
+        "and at the student's lr grow too slowly to matter); 0: the student's lr")
     opt("ema", float, "decay of a moving average of the student's weights, exported in place of the live weights "
         "(0: off; 0.99: about the last 100 steps)")
     opt("pixel_colour_fix", str, "wavelet: the pixel losses see the output after the engine's wavelet colour fix",

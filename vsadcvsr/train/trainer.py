@@ -192,7 +192,7 @@ class Trainer:
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         # device and memory format in two calls: torch's stub of Module.to has no overload taking both
         self.gen = Generator(self.model_cfg).to(self.device).to(memory_format=fmt)
-        self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=cfg.lr)
+        self.opt_g = torch.optim.Adam(self._gen_groups(), lr=cfg.lr)
         self.disc: Discriminators | BackboneDiscriminator | None = None
         self.opt_d: torch.optim.Optimizer | None = None
         if cfg.stage == 2 and cfg.disc_backbone == "paper":
@@ -222,6 +222,16 @@ class Trainer:
             if self.disc is not None:
                 self.disc_ddp = DDP(self.disc, device_ids=ids)
         self._log_file = self.run_dir / "log.jsonl"
+
+    def _gen_groups(self) -> list[dict[str, Any]]:
+        """The generator's parameter groups: everything at `lr`, and where `noise_lr` is set a noise input's weights
+        in a second group at that rate."""
+        noise = [p for n, p in self.gen.named_parameters() if n.startswith("student.noise_in.")]
+        if not (self.cfg.noise_lr and noise):
+            return [{"params": list(self.gen.parameters())}]
+        ids = {id(p) for p in noise}
+        return [{"params": [p for p in self.gen.parameters() if id(p) not in ids]},
+                {"params": noise, "lr": self.cfg.noise_lr}]
 
     def _disc_groups(self, disc: nn.Module) -> list[dict[str, Any]]:
         """The discriminator's parameter groups: everything at `d_lr`, and where `d_stats_lr` is set the heads'
@@ -533,8 +543,8 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         """One optimiser step of the generator (and of the discriminators in stage 2) on this step's batch."""
         scale = self.lr_scale(self.step)
-        for g in self.opt_g.param_groups:
-            g["lr"] = self.cfg.lr * scale
+        for g, base in zip(self.opt_g.param_groups, (self.cfg.lr, self.cfg.noise_lr)):
+            g["lr"] = base * scale
         b = self.batch(self.step)
         self.gen.train()
         loss, terms, x_s, f_s = self.generator_losses(b)
