@@ -87,3 +87,11 @@ def test_the_noise_input_learns_at_its_own_rate_and_resumes_with_it(tmp_path: Pa
     assert again.load_state() and again.step == 2
     again.fit()
     assert again.step == 3 and [g["lr"] for g in again.opt_g.param_groups] == [1e-5, 1e-2]
+
+
+def test_noise_init_starts_the_noise_input_off_zero(tmp_path: Path) -> None:
+    cfg = TrainConfig(data="", run_dir=str(tmp_path / "run"), model="compact-noise", stage=1, steps=0, batch=2,
+                      noise_init=0.03, deterministic=True, feature_weight=0.0, ae_weight=0.0)
+    w = Trainer(cfg, dataset=fx.dataset(3)).gen.student.noise_in.weight.detach()
+    assert abs(float(w.std()) - 0.03) < 0.003
+    assert torch.equal(w, Trainer(cfg, dataset=fx.dataset(3)).gen.student.noise_in.weight)  # from the run's seed

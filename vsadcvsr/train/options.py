@@ -77,6 +77,9 @@ def add_run_options(ap: argparse.ArgumentParser, script: str) -> None:
         "the content, not of the noise that changes from frame to frame")
     opt("noise_lr", float, "learning rate of the noise input's weights (--model compact-noise; they start at zero "
         "and at the student's lr grow too slowly to matter); 0: the student's lr")
+    opt("noise_init", float, "std of the noise input's weights at the start of a run (replacing those of --init): "
+        "at zero the noise does not reach the output, so its weights' gradient averages to zero and they only "
+        "wander; 0.03 adds about half an 8-bit level of grain")
     opt("ema", float, "decay of a moving average of the student's weights, exported in place of the live weights "
         "(0: off; 0.99: about the last 100 steps)")
     opt("pixel_colour_fix", str, "wavelet: the pixel losses see the output after the engine's wavelet colour fix",

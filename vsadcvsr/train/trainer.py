@@ -211,6 +211,11 @@ class Trainer:
         self.base: dict[str, str] | None = None  # provenance and licence of imported initial weights
         if cfg.init:
             self._init_from(cfg.init)
+        noise_in = getattr(self.gen.student, "noise_in", None)
+        if cfg.noise_init and noise_in is not None:  # off the saddle at zero (state.pt replaces it on resume)
+            with torch.no_grad():
+                g = torch.Generator().manual_seed(cfg.seed)
+                noise_in.weight.copy_(torch.randn(noise_in.weight.shape, generator=g) * cfg.noise_init)
         self.ema: dict[str, Tensor] | None = self._fresh_ema() if cfg.ema > 0 else None
         self._uses_encoder = cfg.feature_weight > 0 or cfg.ae_weight > 0
         self.gen_ddp: nn.Module = self.gen
