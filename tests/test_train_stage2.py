@@ -257,6 +257,27 @@ def test_disc_calibrate_runs_once_per_run_and_resumes_with_its_standardisation(t
     assert not off.calibrate_discriminator() and not bool(off.disc.calibrated)  # type: ignore[union-attr]
 
 
+@needs_x4plus
+def test_init_disc_starts_a_run_from_another_runs_heads(tmp_path: Path) -> None:
+    kw = dict(disc_backbone="scratch", disc_calibrate=5, steps=2)
+    first = Trainer(_cfg(tmp_path / "a", **kw), dataset=fx.dataset(3), material=fx.material())
+    first.fit()
+    fork = Trainer(_cfg(tmp_path / "b", **kw, init_disc=str(tmp_path / "a" / "state.pt")), dataset=fx.dataset(3),
+                   material=fx.material())
+    assert fork.disc is not None and first.disc is not None
+    for (k, v), w in zip(fork.disc.state_dict().items(), first.disc.state_dict().values()):
+        assert torch.equal(v, w), k
+    assert not fork.calibrate_discriminator()  # the heads' standardisation came with them
+    assert fork.opt_d is not None and first.opt_d is not None and fork.opt_d.state_dict()["state"].keys() and all(
+        torch.equal(fork.opt_d.state_dict()["state"][i]["exp_avg"], s["exp_avg"])
+        for i, s in first.opt_d.state_dict()["state"].items())
+    with pytest.raises(ValueError, match="init_disc: .*does not fit"):
+        Trainer(_cfg(tmp_path / "c", **{**kw, "disc_width": 8}, init_disc=str(tmp_path / "a" / "state.pt")),
+                dataset=fx.dataset(3), material=fx.material())
+    with pytest.raises(ValueError, match="init_disc needs stage 2"):
+        Trainer(_cfg(tmp_path / "d", stage=1, init_disc=str(tmp_path / "a" / "state.pt")), dataset=fx.dataset(3))
+
+
 def test_a_luma_discriminator_does_not_see_colour_and_passes_the_student_no_colour_gradient(tmp_path: Path) -> None:
     torch.manual_seed(0)
     x = torch.rand(1, 2, 3, 24, 24) * 2 - 1

@@ -80,6 +80,8 @@ def add_run_options(ap: argparse.ArgumentParser, script: str) -> None:
     opt("noise_init", float, "std of the noise input's weights at the start of a run (replacing those of --init): "
         "at zero the noise does not reach the output, so its weights' gradient averages to zero and they only "
         "wander; 0.03 adds about half an 8-bit level of grain")
+    opt("init_disc", str, "stage 2: start the discriminator and its optimiser from another run's state.pt (the "
+        "same discriminator options), so that a changed student meets trained heads")
     opt("ema", float, "decay of a moving average of the student's weights, exported in place of the live weights "
         "(0: off; 0.99: about the last 100 steps)")
     opt("pixel_colour_fix", str, "wavelet: the pixel losses see the output after the engine's wavelet colour fix",

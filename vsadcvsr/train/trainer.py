@@ -211,6 +211,8 @@ class Trainer:
         self.base: dict[str, str] | None = None  # provenance and licence of imported initial weights
         if cfg.init:
             self._init_from(cfg.init)
+        if cfg.init_disc:
+            self._init_disc_from(cfg.init_disc)
         noise_in = getattr(self.gen.student, "noise_in", None)
         if cfg.noise_init and noise_in is not None:  # off the saddle at zero (state.pt replaces it on resume)
             with torch.no_grad():
@@ -301,6 +303,21 @@ class Trainer:
                 what = "student (fresh encoder)"
         self.gen.load_state_dict(gen)
         log.info("init: %s from %s (stage %s, step %s)", what, path, st.get("stage"), st.get("step"))
+
+    def _init_disc_from(self, path: str) -> None:
+        """The discriminator and its optimiser from another run's training state (strict: the same options)."""
+        if self.disc is None or self.opt_d is None:
+            raise ValueError("Trainer: init_disc needs stage 2")
+        st = load_state_file(path, self.device)
+        if "disc" not in st:
+            raise ValueError(f"Trainer: init_disc: {path} has no discriminator (a stage-1 state?)")
+        try:
+            self.disc.load_state_dict(st["disc"])
+            self.opt_d.load_state_dict(st["opt_d"])
+        except (RuntimeError, ValueError) as e:
+            raise ValueError(f"Trainer: init_disc: {path}'s discriminator does not fit this run's options "
+                             f"({str(e).splitlines()[0]})") from None
+        log.info("init: discriminator from %s (step %s)", path, st.get("step"))
 
     def _fresh_ema(self) -> dict[str, Tensor]:
         """The moving average's start: a copy of the student's weights now."""
