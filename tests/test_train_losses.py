@@ -113,3 +113,23 @@ def test_without_feature_and_autoencoder_terms_the_encoder_is_not_run(tmp_path: 
     terms = tr.train_step()
     assert "l1_gt" in terms and "feature_gt" not in terms and "ae_gt" not in terms
     assert all(p.grad is None for p in tr.gen.encoder.parameters())
+
+
+def test_contrast_target_hr_matches_the_real_frames_local_energy(tmp_path: Path) -> None:
+    def cfg(target: str) -> TrainConfig:
+        return TrainConfig(data="", run_dir=str(tmp_path / target), stage=1, steps=1, batch=2, pixel_weight=1.0,
+                           contrast_weight=10.0, contrast_target=target, teachers={"gt": 0.5, "animevideov3": 0.5},
+                           teacher_mix="blend", deterministic=True, feature_weight=0.0, ae_weight=0.0)
+
+    ds = fx.dataset(3)
+    ds.teachers["animevideov3"] = ds.hr // 2 + 64  # a stand-in target with half the real frames' local energy
+    on_hr, on_teacher = Trainer(cfg("hr"), dataset=ds), Trainer(cfg("teacher"), dataset=ds)
+    b = on_hr.batch(0)
+    _, terms, x_s, _ = on_hr.generator_losses(b)
+    assert "contrast_hr" in terms and "contrast_blend" not in terms
+    assert terms["contrast_hr"] == pytest.approx(10.0 * float(local_contrast_loss(x_s, b["hr"])), rel=1e-5)
+    _, terms_t, _, _ = on_teacher.generator_losses(on_teacher.batch(0))
+    assert "contrast_blend" in terms_t and "contrast_hr" not in terms_t
+    assert terms_t["contrast_blend"] != pytest.approx(terms["contrast_hr"])
+    with pytest.raises(ValueError, match="contrast_target must be teacher or hr"):
+        Trainer(cfg("lr"), dataset=ds)

@@ -82,6 +82,8 @@ def add_run_options(ap: argparse.ArgumentParser, script: str) -> None:
         "wander; 0.03 adds about half an 8-bit level of grain")
     opt("init_disc", str, "stage 2: start the discriminator and its optimiser from another run's state.pt (the "
         "same discriminator options), so that a changed student meets trained heads")
+    opt("contrast_target", str, "what --contrast-weight's local standard deviations are matched to: teacher (the "
+        "regression target, default) or hr (the HR frames: the real video's local energy, without its phase)")
     opt("ema", float, "decay of a moving average of the student's weights, exported in place of the live weights "
         "(0: off; 0.99: about the last 100 steps)")
     opt("pixel_colour_fix", str, "wavelet: the pixel losses see the output after the engine's wavelet colour fix",

@@ -43,6 +43,7 @@ from .losses import (
     generator_adversarial_parts,
     grid_loss,
     invariance_loss,
+    local_contrast_loss,
     lowband_loss,
     pixel_regression,
     sample_labels,
@@ -120,6 +121,8 @@ class Trainer:
             raise ValueError(f"Trainer: adv_heads must be both or detail, got {cfg.adv_heads!r}")
         if cfg.detail_real not in DETAIL_REAL:
             raise ValueError(f"Trainer: detail_real must be one of {', '.join(DETAIL_REAL)}, got {cfg.detail_real!r}")
+        if cfg.contrast_target not in ("teacher", "hr"):
+            raise ValueError(f"Trainer: contrast_target must be teacher or hr, got {cfg.contrast_target!r}")
         if cfg.d_steps < 1 or cfg.disc_calibrate < 0 or cfg.d_stats_lr < 0:
             raise ValueError(f"Trainer: d_steps must be at least 1 ({cfg.d_steps}), disc_calibrate and d_stats_lr at "
                              f"least 0 ({cfg.disc_calibrate}, {cfg.d_stats_lr})")
@@ -469,9 +472,10 @@ class Trainer:
         x_px = x_s
         if c.pixel_colour_fix == "wavelet":  # train the details the engine keeps; low frequencies come from the input
             x_px = wavelet_fix(x_s.flatten(0, 1), b["lr"].flatten(0, 1)).view_as(x_s)
+        teacher_contrast = c.contrast_weight if c.contrast_target == "teacher" else 0.0
         for i, k in enumerate(names):
             w = weights[k]
-            px = pixel_regression(x_px, b["targets"][i], c.perceptual_weight, c.contrast_weight)
+            px = pixel_regression(x_px, b["targets"][i], c.perceptual_weight, teacher_contrast)
             for n, v in px.items():
                 terms[f"{n}_{k}"] = v
             total = total + w * c.pixel_weight * sum(px.values())
@@ -481,6 +485,9 @@ class Trainer:
                 terms[f"feature_{k}"] = fl
                 terms[f"ae_{k}"] = ae
                 total = total + w * (c.feature_weight * fl + c.ae_weight * ae)
+        if c.contrast_weight and c.contrast_target == "hr":  # the real video's local energy, not its phase
+            terms["contrast_hr"] = c.contrast_weight * local_contrast_loss(x_px, b["hr"])
+            total = total + c.pixel_weight * terms["contrast_hr"]
         if c.lowband_weight:
             terms["lowband"] = lowband_loss(x_s, b["lr"])
             total = total + c.lowband_weight * terms["lowband"]
