@@ -25,6 +25,13 @@
 #                                          # train_alt.npz = train_stable.npz + make_training_data.py
 #                                          # --add-second-draw (6 s); I200 the same at 200, beside it (I10, at 10,
 #                                          # stopped at step 25: its gradient share would have been ~4 %)
+#   python scripts/grow_model.py /work/scratch/stage2/runs/S/compact-p2.safetensors \
+#     /work/scratch/stage2/runs/L65/init.safetensors --convs 24     # (thirteenth session) S at 300, 24 convolutions
+#   sh cmd_V.sh L65 --stage 1 --adv-pixel-weight 0 --teachers animevideov3=0.35,x4plus-stable=0.65 \
+#     --data /work/scratch/stage2/data/train_stable.npz --model compact-deep \
+#     --init /work/scratch/stage2/runs/L65/init.safetensors --threads 1 --phases 2e-5:7200:@100 ... 2e-5:7200:@400
+#                                          # L65: S65 with the 24-convolution student (stopped at 336); LI40 the
+#                                          # same as I40 (train_alt.npz, --invariance-weight 40; stopped at 138)
 # Data as in ../stage2_2026-12-04/cmd_R.sh (seed 0: 120 clips, animevideov3 and x4plus teachers).
 RUN=${1:-V}; [ $# -gt 0 ] && shift
 # run R's command (later options win) with T's changes, the three heads options and the grid term at 100

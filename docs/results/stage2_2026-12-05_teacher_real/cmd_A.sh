@@ -57,6 +57,15 @@
 #                                       # A17: A15 with the draw term (the heads ask for grain; the draw term
 #                                       # asks that it be made of the content); A18 the same at 200, beside it;
 #                                       # train_alt.npz: see cmd_V.sh (I40)
+#   sh cmd_A.sh LA15 (A15's options) --model compact-deep --init /work/scratch/stage2/runs/LA15/init.safetensors
+#                                       # LA15 (thirteenth session): A15 with the 24-convolution student (init: S at
+#                                       # 300 grown by scripts/grow_model.py, as L65 in cmd_V.sh); stopped at 223
+#   sh cmd_A.sh NA (A17's options) --model compact-noise   # NA: A17 with a noise input (zero at the start)
+#   NB-NJ: A17's options --model compact-noise --init /work/scratch/stage2/runs/NA/state.pt --adv-start 30 (NB-NF) or
+#     0 (NG-NJ) --noise-lr 2e-3 --phases 2e-5:7200:@50 2e-5:7200:@100 ... and:
+#       NB (nothing more), ND --adv-pixel-weight 6.4, NE --noise-init 0.03, NF --noise-init 0.03 --adv-pixel-weight
+#       6.4, NG --noise-init 0.03 --init-disc /work/scratch/stage2/runs/A17/state.pt, NH = NG --adv-pixel-weight
+#       6.4, NI = NG --contrast-target hr, NJ = NI --adv-pixel-weight 0
 # Data: /work/scratch/stage2/data/train_stable.npz (../stage2_2026-12-04_heads: the 120-clip set + x4plus-stable).
 RUN=${1:-A}; [ $# -gt 0 ] && shift
 S=/work/scratch/stage2/runs/S/compact-p2.safetensors   # S at step 300 (cmd_V.sh S --stage 1 ..., see the model card)
