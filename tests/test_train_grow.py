@@ -43,10 +43,13 @@ def test_a_deepened_network_computes_the_same_and_then_trains(tmp_path: Path) ->
     assert all(g is not None and g.abs().sum() > 0 for g in added)  # the new layers learn from the first step
 
 
-def test_deepen_refuses_to_shrink() -> None:
+def test_deepen_refuses_to_shrink_or_to_move_a_noise_input() -> None:
     net = CompactVSR(CompactConfig(channels=8, convs=4))
     with pytest.raises(ValueError, match="cannot grow to 2"):
         deepen(net.state_dict(), net.cfg, 2)
+    noisy = CompactVSR(CompactConfig(channels=8, convs=4, noise_channels=16))
+    with pytest.raises(ValueError, match="noise input cannot grow"):
+        deepen(noisy.state_dict(), noisy.cfg, 6)
 
 
 def test_grow_model_script_and_a_run_from_its_output(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ def deepen(state: dict[str, Tensor], cfg: CompactConfig, convs: int,
     it is the identity too). Their first temporal convolutions are drawn with `seed`."""
     if convs < cfg.convs:
         raise ValueError(f"deepen: a network of {cfg.convs} convolutions cannot grow to {convs}")
+    if cfg.noise_channels:  # its noise enters before the last convolutions: growing would move it
+        raise ValueError("deepen: a network with a noise input cannot grow (its noise would enter elsewhere)")
     new = cfg.replace(convs=convs)
     out = dict(state)
     c = cfg.channels
