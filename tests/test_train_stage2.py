@@ -288,7 +288,7 @@ def test_a_luma_discriminator_does_not_see_colour_and_passes_the_student_no_colo
         torch.manual_seed(1)
         d = BackboneDiscriminator("scratch", (1, 2), 16, luma=luma).eval()  # eval: spectral norm's u stays put
         a, b = d(x), d(x + shift)
-        outs[luma] = max(float((p - q).abs().max()) for p, q in zip(a[0] + a[1], b[0] + b[1]))
+        outs[luma] = max(float((p - q).detach().abs().max()) for p, q in zip(a[0] + a[1], b[0] + b[1]))
         xg = x.clone().requires_grad_(True)
         sum(p.sum() for p in d(xg)[0]).backward()
         g = xg.grad[0, :, :, 4, 4]  # the gradient at one pixel, per frame and channel
