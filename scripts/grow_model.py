@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 
 import _installed  # noqa: F401  (one line, not a traceback, where vsadcvsr is not installed)
-from safetensors import safe_open
 
-from vsadcvsr.checkpoint import CheckpointError, read_info, save_checkpoint
+from vsadcvsr.checkpoint import CheckpointError, read_info, read_state, save_checkpoint
 from vsadcvsr.model import CompactConfig
 from vsadcvsr.train.grow import deepen
 
@@ -31,9 +30,7 @@ def main(argv: list[str] | None = None) -> int:
             raise CheckpointError(f"{a.checkpoint} is not a compact network")
         if a.output.resolve() == a.checkpoint.resolve():
             raise CheckpointError("the output must be another file than the checkpoint")
-        with safe_open(str(a.checkpoint), framework="pt") as f:
-            state = {k: f.get_tensor(k) for k in f.keys()}
-        grown, cfg = deepen(state, info.config, a.convs)
+        grown, cfg = deepen(read_state(a.checkpoint), info.config, a.convs)
     except (CheckpointError, ValueError) as e:
         print(f"grow_model: {e}", file=sys.stderr)
         return 1

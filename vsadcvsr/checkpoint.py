@@ -120,14 +120,18 @@ def load_state_into(model: torch.nn.Module, state: dict[str, Tensor], source: st
     model.load_state_dict(state, strict=True, assign=True)
 
 
+def read_state(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> dict[str, Tensor]:
+    """The checkpoint's tensors as stored (their own dtypes), on `device`."""
+    with safe_open(str(path), framework="pt", device=str(device)) as f:
+        return {k: f.get_tensor(k) for k in f.keys()}
+
+
 def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[Student, CheckpointInfo]:
     """Builds the network on the meta device and assigns the checkpoint's tensors as fp32 (no wasted init)."""
     info = read_info(path)
     with torch.device("meta"):
         model = build_model(info.config)
-    with safe_open(str(path), framework="pt", device=str(device)) as f:
-        state = {k: f.get_tensor(k) for k in f.keys()}
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    state = {k: v.float() if v.is_floating_point() else v for k, v in read_state(path, device).items()}
     load_state_into(model, state, str(path))
     model.eval()
     return cast(Student, model), info

@@ -159,13 +159,10 @@ def waifu2x(model: str = "models-upconv_7_photo", noise: int = 0) -> NcnnFrames:
 def strip_temporal(path: str | Path, out: str | Path) -> Path:
     """Writes `path`'s checkpoint without its temporal blocks (config temporal="none") to `out`: the same weights
     run frame by frame, the "2D" ablation of the paper."""
-    from safetensors import safe_open
-
-    from vsadcvsr.checkpoint import read_info, save_checkpoint
+    from vsadcvsr.checkpoint import read_info, read_state, save_checkpoint
 
     info = read_info(path)
-    with safe_open(str(path), framework="pt") as f:
-        state = {k: f.get_tensor(k) for k in f.keys() if not _TEMPORAL_KEY.search(k)}
+    state = {k: v for k, v in read_state(path).items() if not _TEMPORAL_KEY.search(k)}
     meta = info.metadata
     save_checkpoint(out, state, info.config.replace(temporal="none"),
                     provenance=f"{meta.get('provenance', '?')}; temporal blocks removed for evaluation",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import fidelity, grid, no_reference, rate, vmaf, warping
+from .degrade import to_uint8
 from .methods import Method, MethodUnavailable
 
 log = logging.getLogger(__name__)
@@ -136,12 +137,8 @@ def score_no_reference(clip: np.ndarray, metrics: Sequence[str], notes: list[str
     if "grid" in metrics:
         v["grid"] = grid.clip_grid_score(clip)
     if "x265_bpp" in metrics:
-        v["x265_bpp"] = _safe("x265 size", lambda: rate.x265_bits_per_pixel(_uint8(clip)), notes)
+        v["x265_bpp"] = _safe("x265 size", lambda: rate.x265_bits_per_pixel(to_uint8(clip)), notes)
     return v
-
-
-def _uint8(clip: np.ndarray) -> np.ndarray:
-    return clip if clip.dtype == np.uint8 else np.clip(np.rint(clip * 255.0), 0, 255).astype(np.uint8)
 
 
 def shared_names(methods: Sequence[Method]) -> list[str]:

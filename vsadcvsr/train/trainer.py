@@ -102,6 +102,15 @@ def _floats(terms: dict[str, Tensor]) -> dict[str, float]:
     return dict(zip(terms, values))
 
 
+def _param_groups(module: nn.Module, lr: float, own: list[nn.Parameter], own_lr: float) -> list[dict[str, Any]]:
+    """`module`'s parameters at `lr`, less `own`, which (where there are any) make a second group at `own_lr`."""
+    ids = {id(p) for p in own}
+    groups: list[dict[str, Any]] = [{"params": [p for p in module.parameters() if id(p) not in ids], "lr": lr}]
+    if own:
+        groups.append({"params": own, "lr": own_lr})
+    return groups
+
+
 class Trainer:
     """Owns the networks, optimisers, data and checkpoints of one stage of one run."""
 
@@ -236,24 +245,16 @@ class Trainer:
     def _gen_groups(self) -> list[dict[str, Any]]:
         """The generator's parameter groups: everything at `lr`, and where `noise_lr` is set a noise input's weights
         in a second group at that rate."""
-        noise = [p for n, p in self.gen.named_parameters() if n.startswith("student.noise_in.")]
-        if not (self.cfg.noise_lr and noise):
-            return [{"params": list(self.gen.parameters())}]
-        ids = {id(p) for p in noise}
-        return [{"params": [p for p in self.gen.parameters() if id(p) not in ids]},
-                {"params": noise, "lr": self.cfg.noise_lr}]
+        c = self.cfg
+        noise = [p for n, p in self.gen.named_parameters() if n.startswith("student.noise_in.")] if c.noise_lr else []
+        return _param_groups(self.gen, c.lr, noise, c.noise_lr)
 
     def _disc_groups(self, disc: nn.Module) -> list[dict[str, Any]]:
         """The discriminator's parameter groups: everything at `d_lr`, and where `d_stats_lr` is set the heads'
         statistics layers in a second group at that rate."""
         c = self.cfg
         stats = [p for h in getattr(disc, "heads", []) for p in h.statistics_parameters()] if c.d_stats_lr else []
-        ids = {id(p) for p in stats}
-        rest = [p for p in disc.parameters() if id(p) not in ids]
-        groups: list[dict[str, Any]] = [{"params": rest, "lr": c.d_lr}]
-        if stats:
-            groups.append({"params": stats, "lr": c.d_stats_lr})
-        return groups
+        return _param_groups(disc, c.d_lr, stats, c.d_stats_lr)
 
     def calibrate_discriminator(self) -> bool:
         """Standardises the backbone discriminator's statistics paths on `disc_calibrate` real clips (disc crops of
