@@ -473,6 +473,28 @@ def test_detail_real_teacher_is_the_teachers_crop_of_the_same_clip(tmp_path: Pat
     assert "d_acc_detail_real_video" not in terms and "d_acc_consistency_real_video" in terms
 
 
+def test_disc_grain_adds_the_grainy_student_as_fake_for_the_detail_head_only(tmp_path: Path) -> None:
+    """--disc-grain: a seventh sample type, the student's output plus grain of the asked strength (white or
+    blurred, one field per clip), fake for the detail head and unseen by the consistency head; drawn again the same
+    for the same step; a negative strength is refused."""
+    with pytest.raises(ValueError, match="Trainer: disc_grain"):
+        Trainer(_cfg(tmp_path, disc_grain=-1.0), dataset=fx.dataset(2), material=fx.material())
+    tr = Trainer(_cfg(tmp_path, disc_backbone="scratch", disc_grain=4.0), dataset=fx.dataset(2),
+                 material=fx.material())
+    assert tr.labels["grainy_student"] == (-1, 0) and tr.kinds[-1] == "grainy_student"
+    x = torch.zeros(4, 3, 3, 64, 64)
+    g = tr._grainy(x, 0)
+    assert torch.equal(g, tr._grainy(x, 0)) and not torch.equal(g, tr._grainy(x, 8))
+    levels = (g * 255 / 2).std(dim=(1, 2, 3, 4))
+    assert ((levels > 1.6) & (levels < 4.4)).all(), levels  # between half and all of 4 levels
+    assert torch.equal(g[:, 0], g[:, 2]) and torch.equal(g[:, :, 0], g[:, :, 1])  # one luma field per clip
+    def neighbour(a: torch.Tensor) -> float:  # correlation of horizontal neighbours
+        return float(torch.corrcoef(torch.stack([a[..., :-1].flatten(), a[..., 1:].flatten()]))[0, 1])
+    assert abs(neighbour(g[0::2, 0, 0])) < 0.05 and neighbour(g[1::2, 0, 0]) > 0.5  # white, then blurred
+    terms = tr.train_step()
+    assert "d_acc_detail_grainy_student" in terms and "d_acc_consistency_grainy_student" not in terms
+
+
 def test_probe_cost_volume_finds_the_motion_and_a_jump() -> None:
     """scripts/probe_consistency.py: the cost volume of a clip moving 1 px per frame peaks at dx +1, its soft motion
     is 1 px, a steady motion has no jerk and a jump (frames out of order) has; the head's parts have their shapes."""

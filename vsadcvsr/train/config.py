@@ -64,6 +64,8 @@ class TrainConfig:
     noise_init: float = 0.0  # std of a noise input's starting weights (at 0, a saddle: their gradient's mean is 0)
     init_disc: str = ""  # another run's state.pt whose discriminator (and its optimiser) this run starts from
     contrast_target: str = "teacher"  # what the local-contrast term compares with: "teacher" (the target) or "hr"
+    disc_grain: float = 0.0  # stage 2: the student's output plus grain of up to this many 8-bit levels, fake for the
+    # detail head (sample type "grainy_student"; 0: off)
     # decay of an exponential moving average of the student's weights, updated after each step and exported in
     # place of the live weights (0: off); 0.99 averages over about the last 100 steps
     ema: float = 0.0

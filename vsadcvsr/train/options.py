@@ -84,6 +84,9 @@ def add_run_options(ap: argparse.ArgumentParser, script: str) -> None:
         "same discriminator options), so that a changed student meets trained heads")
     opt("contrast_target", str, "what --contrast-weight's local standard deviations are matched to: teacher (the "
         "regression target, default) or hr (the HR frames: the real video's local energy, without its phase)")
+    opt("disc_grain", float, "stage 2: the detail head also learns the student's output plus luma grain (std drawn "
+        "between half and all of this many 8-bit levels, white or blurred) as fake, so that grain alone cannot "
+        "answer it (sample type grainy_student; 0: off)")
     opt("ema", float, "decay of a moving average of the student's weights, exported in place of the live weights "
         "(0: off; 0.99: about the last 100 steps)")
     opt("pixel_colour_fix", str, "wavelet: the pixel losses see the output after the engine's wavelet colour fix",

@@ -139,10 +139,14 @@ class Trainer:
                                        or cfg.disc_crop // 4 % cfg.disc_degrid_window):
             raise ValueError(f"Trainer: disc_degrid_window ({cfg.disc_degrid_window}) needs disc_degrid and must "
                              f"divide the disc_crop's {cfg.disc_crop // 4} blocks")
+        if cfg.disc_grain < 0:
+            raise ValueError(f"Trainer: disc_grain must be at least 0, got {cfg.disc_grain}")
         self.labels = sample_labels(cfg.detail_real)  # the discriminators' labels per sample type
+        if cfg.disc_grain:
+            self.labels["grainy_student"] = (-1, 0)
         # the sample types the heads see, in a fixed order
         self.kinds: list[str] = [k for k in ("student", "real_video", "shuffled_video", "static_image",
-                                             "unrelated_images", "teacher_video") if k in self.labels]
+                                             "unrelated_images", "teacher_video", "grainy_student") if k in self.labels]
         unknown = set(cfg.teachers) - set(KNOWN_TEACHERS)
         if unknown:
             raise ValueError(f"Trainer: unknown teachers {sorted(unknown)}")
@@ -538,6 +542,19 @@ class Trainer:
             out.append(x[i, ..., y0:y0 + size, x0:x0 + size])
         return torch.stack(out)
 
+    def _grainy(self, x: Tensor, salt: int) -> Tensor:
+        """`x` (B, T, 3, H, W) plus luma grain, one field per clip on all its frames: std drawn per clip between half
+        and all of `disc_grain` 8-bit levels, white for even clips, 3x3-binomial blurred (same std) for odd ones;
+        drawn from (seed, step, salt), so a resumed run draws the same."""
+        gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step * 1009 + salt)
+        n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
+        field = torch.randn(n, 1, h, w, generator=gen)
+        k = torch.tensor([1.0, 2.0, 1.0])
+        blurred = F.conv2d(F.pad(field, (1, 1, 1, 1), mode="reflect"), (torch.outer(k, k) / 16)[None, None]) / 0.375
+        field = torch.where((torch.arange(n) % 2 == 1).view(n, 1, 1, 1), blurred, field)
+        std = self.cfg.disc_grain * 2 / 255 * (0.5 + 0.5 * torch.rand(n, 1, 1, 1, generator=gen))
+        return x + (field * std).unsqueeze(1).to(x.device, x.dtype)
+
     def discriminator_losses(self, b: dict[str, Tensor], x_s: Tensor, f_s: Tensor,
                              salt: int = 0) -> tuple[Tensor, dict[str, float]]:
         """The five-sample-type loss of both discriminators, summed (the paper's); or of the backbone
@@ -545,7 +562,9 @@ class Trainer:
         `salt` too, so that repeated updates on one batch see new places)."""
         assert self.disc_ddp is not None
         kinds = self.kinds
-        images = {"student": x_s, "real_video": b["hr"], **{k: b[k] for k in kinds[2:]}}
+        images = {"student": x_s, "real_video": b["hr"], **{k: b[k] for k in kinds[2:] if k in b}}
+        if "grainy_student" in kinds:
+            images["grainy_student"] = self._grainy(x_s, salt)
         if isinstance(self.disc, BackboneDiscriminator):
             crops = [self._disc_crops(images[k], 1 + i + salt) for i, k in enumerate(kinds)]
             sizes = [x.shape[0] for x in crops]
