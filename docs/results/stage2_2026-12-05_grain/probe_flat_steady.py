@@ -8,18 +8,19 @@ busy areas of the selection clips, against the reference video's.
 Per clip and frame pair (t, t+1): the luma high pass of each output (frame less its 5x5 Gaussian blur, sigma 1.5),
 frame t+1's warped onto t along one DIS flow for every method (FLOW=hr: the reference's, which favours the
 reference, whose own detail it was fitted to; FLOW=lr, the default: the bicubic upscale of the LR input's, fitted to
-no method's detail; pixels failing E*warp's occlusion checks left out), and the correlation of the two over the flat half of the 8x8 blocks (as
-../stage2_2026-12-05_degrid/flat_detail.py: where the bicubic LR varies least) and over the busy half; medians over
-pairs. 1: the detail moves with the content; 0: it is fresh every frame (sensor noise, flicker). Bilinear warping
-softens a pixel-sized pattern, so steady white grain scores below 1: compare the rows with each other."""
+no method's detail; pixels failing E*warp's occlusion checks left out), and the correlation of the two over the
+flat half of the 8x8 blocks (as ../stage2_2026-12-05_degrid/flat_detail.py: where the bicubic LR varies least) and
+over the busy half; medians over pairs. 1: the detail moves with the content; 0: it is fresh every frame (sensor
+noise, flicker). Bilinear warping softens a pixel-sized pattern, so steady white grain scores below 1: compare the
+rows with each other."""
 import os
 import sys
 
 import cv2
 import numpy as np
-
 from probe_grain import Grain
 from select_noise import NoiseOurs
+
 from vsadcvsr.eval.methods import build_method
 from vsadcvsr.eval.selection import selection_clips
 from vsadcvsr.flow import dis_flow, occlusion_mask, warp
