@@ -17,6 +17,7 @@ from vsadcvsr.checkpoint import load_model
 from vsadcvsr.train.discriminators import flattest_positions
 from vsadcvsr.train.feature_backbone import FrozenX4plusFeatures
 from vsadcvsr.train.losses import remove_grid
+from vsadcvsr.train.probe import linear_separability
 
 torch.set_num_threads(1)
 student, _ = load_model(sys.argv[1])
@@ -54,26 +55,7 @@ with torch.no_grad():
                 rows[(k, dep)].append(sel.transpose(1, 2).reshape(-1, b.shape[1]))
 
 
-def fit(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
-    A, B = torch.stack(a), torch.stack(b)  # (n, m, D)
-    X = torch.cat([A, B], 1)
-    y = torch.cat([torch.zeros(A.shape[1]), torch.ones(B.shape[1])]).expand(n, -1)
-    Xtr, ytr, Xte, yte = X[:-ho].flatten(0, 1), y[:-ho].flatten(), X[-ho:].flatten(0, 1), y[-ho:].flatten()
-    mu, sd = Xtr.mean(0), Xtr.std(0) + 1e-6
-    Ztr, Zte = (Xtr - mu) / sd, (Xte - mu) / sd
-    w = torch.zeros(Ztr.shape[1], requires_grad=True)
-    c = torch.zeros(1, requires_grad=True)
-    opt = torch.optim.LBFGS([w, c], max_iter=300)
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(Ztr @ w + c, ytr) + 1e-3 * w.pow(2).sum()
-        loss.backward()
-        return loss
-    opt.step(closure)
-    return float((((Zte @ w + c) > 0).float() == yte).float().mean())
-
-
 for a, b in (("student", "real"), ("grainy", "real"), ("student", "grainy")):
-    accs = ", ".join(f"conv {dep} {fit(rows[(a, dep)], rows[(b, dep)]):.3f}" for dep in depths)
+    held = [linear_separability(torch.stack(rows[(a, dep)]), torch.stack(rows[(b, dep)]), ho)[1] for dep in depths]
+    accs = ", ".join(f"conv {dep} {acc:.3f}" for dep, acc in zip(depths, held))
     print(f"{a} vs {b} (grain sigma {sigma:g}): held-out per block {accs}", flush=True)

@@ -18,6 +18,7 @@ from vsadcvsr.checkpoint import load_model
 from vsadcvsr.train.discriminators import flattest_positions
 from vsadcvsr.train.feature_backbone import FrozenX4plusFeatures
 from vsadcvsr.train.losses import remove_grid
+from vsadcvsr.train.probe import linear_separability
 
 torch.set_num_threads(1)
 argv = sys.argv[1:]
@@ -56,27 +57,6 @@ with torch.no_grad():
             per_crop[j].append(sel.mean(2))
 
 
-def fit(rows: tuple[list, list]) -> tuple[float, float]:
-    s, te = (torch.stack(r) for r in rows)  # (n, m, D)
-    X = torch.cat([s, te], 1)  # per clip: student rows then teacher rows
-    y = torch.cat([torch.zeros(s.shape[1]), torch.ones(te.shape[1])]).expand(n, -1)
-    Xtr, ytr, Xte, yte = X[:-ho].flatten(0, 1), y[:-ho].flatten(), X[-ho:].flatten(0, 1), y[-ho:].flatten()
-    mu, sd = Xtr.mean(0), Xtr.std(0) + 1e-6
-    Ztr, Zte = (Xtr - mu) / sd, (Xte - mu) / sd
-    w = torch.zeros(Z_dim := Ztr.shape[1], requires_grad=True)
-    b = torch.zeros(1, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], max_iter=300)
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(Ztr @ w + b, ytr) + 1e-3 * w.pow(2).sum()
-        loss.backward()
-        return loss
-    opt.step(closure)
-    acc = lambda Z, yy: float((((Z @ w + b) > 0).float() == yy).float().mean())  # noqa: E731
-    return acc(Ztr, ytr), acc(Zte, yte)
-
-
 for name, rows in (("per place (flattest half)", per_place), ("crop-wide over those places", per_crop)):
-    tr, te = fit(rows)
+    tr, te = linear_separability(torch.stack(rows[0]), torch.stack(rows[1]), ho)
     print(f"{name}, window {window}: train {tr:.3f}, held-out {te:.3f}", flush=True)
