@@ -73,7 +73,9 @@
 #     phases @470 @500 @550 @600 @700 @800 (adversary 3.2 from 470; stopped at 630), NP = NO's at 579 with
 #     --disc-grain 3 --adv-start 100000 --d-steps 16 --d-stats-lr 3e-2 (the heads alone; stopped at 599), NQ = NP's
 #     at 599 with --disc-grain 3 --d-steps 4 --d-stats-lr 3e-2 --threads 2 (adversary 3.2 again) and phases @650
-#     @700 @750 @800 @900, alone on both cores
+#     @700 @750 @800 @900, alone on both cores (stopped at 800), NR (a fresh run) with NQ's options but
+#     --init /work/scratch/stage2/runs/NK/compact-p5.safetensors --noise-init 0 --disc-depths 16 --adv-start 40
+#     --d-steps 8 and phases @40 @80 @120 @160 @200 (heads per 4x4 block on convolution 16)
 # Data: /work/scratch/stage2/data/train_stable.npz (../stage2_2026-12-04_heads: the 120-clip set + x4plus-stable).
 RUN=${1:-A}; [ $# -gt 0 ] && shift
 S=/work/scratch/stage2/runs/S/compact-p2.safetensors   # S at step 300 (cmd_V.sh S --stage 1 ..., see the model card)
