@@ -66,16 +66,18 @@
 #       NB (nothing more), ND --adv-pixel-weight 6.4, NE --noise-init 0.03, NF --noise-init 0.03 --adv-pixel-weight
 #       6.4, NG --noise-init 0.03 --init-disc /work/scratch/stage2/runs/A17/state.pt, NH = NG --adv-pixel-weight
 #       6.4, NI = NG --contrast-target hr, NJ = NI --adv-pixel-weight 0
-#   NK-NO (fourteenth session): NI's options with --noise-lr 1e-2 and phases @200 @250 @300 @400 @500 @600 @800,
-#     each from a copy of another run's state.pt and log.jsonl: NK = NJ's state at 160 (--adv-pixel-weight 0), NL =
-#     NI's at 154 (adversary 3.2; stopped at 351), NM = NK's at 367 with the noise weights (live and averaged)
-#     tripled by ../stage2_2026-12-05_grain/scale_noise.py (--adv-pixel-weight 0; stopped at 426), NO = NK's at 426 with --disc-grain 3 --adv-start 470 and
-#     phases @470 @500 @550 @600 @700 @800 (adversary 3.2 from 470; stopped at 630), NP = NO's at 579 with
-#     --disc-grain 3 --adv-start 100000 --d-steps 16 --d-stats-lr 3e-2 (the heads alone; stopped at 599), NQ = NP's
-#     at 599 with --disc-grain 3 --d-steps 4 --d-stats-lr 3e-2 --threads 2 (adversary 3.2 again) and phases @650
-#     @700 @750 @800 @900, alone on both cores (stopped at 800), NR (a fresh run) with NQ's options but
-#     --init /work/scratch/stage2/runs/NK/compact-p5.safetensors --noise-init 0 --disc-depths 16 --adv-start 40
-#     --d-steps 8 and phases @40 @80 @120 @160 @200 (heads per 4x4 block on convolution 16)
+#   NK-NS (fourteenth session): NI's options with --noise-lr 1e-2 and phases @200 @250 @300 @400 @500 @600 @800,
+#     each from a copy of another run's state.pt and log.jsonl: NK = NJ's state at 160 (--adv-pixel-weight 0),
+#     NL = NI's at 154 (adversary 3.2; stopped at 351), NM = NK's at 367 with the noise weights (live and averaged)
+#     tripled by ../stage2_2026-12-05_grain/scale_noise.py (--adv-pixel-weight 0; stopped at 426), NO = NK's at 426
+#     with --disc-grain 3 --adv-start 470 and phases @470 @500 @550 @600 @700 @800 (adversary 3.2 from 470; stopped
+#     at 630), NP = NO's at 579 with --disc-grain 3 --adv-start 100000 --d-steps 16 --d-stats-lr 3e-2 (the heads
+#     alone; stopped at 599), NQ = NP's at 599 with --disc-grain 3 --d-steps 4 --d-stats-lr 3e-2 --threads 2
+#     (adversary 3.2 again) and phases @650 @700 @750 @800 @900, alone on both cores (stopped at 800); NR (a fresh
+#     run) with NQ's options but --init /work/scratch/stage2/runs/NK/compact-p5.safetensors --noise-init 0
+#     --disc-depths 16 --adv-start 40 --d-steps 8 and phases @40 @80 @120 @160 @200 (heads per 4x4 block on
+#     convolution 16; stopped at 122); NS = NR's state at 122 with --adv-start 100000 --d-steps 16 and phases @200
+#     (the heads alone, 16 updates per step)
 # Data: /work/scratch/stage2/data/train_stable.npz (../stage2_2026-12-04_heads: the 120-clip set + x4plus-stable).
 RUN=${1:-A}; [ $# -gt 0 ] && shift
 S=/work/scratch/stage2/runs/S/compact-p2.safetensors   # S at step 300 (cmd_V.sh S --stage 1 ..., see the model card)
