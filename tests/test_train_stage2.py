@@ -18,6 +18,7 @@ from vsadcvsr.train import synthetic as fx
 from vsadcvsr.train.config import TrainConfig
 from vsadcvsr.train.discriminators import BackboneDiscriminator
 from vsadcvsr.train.losses import (
+    DETAIL_REAL,
     SAMPLE_LABELS,
     balanced_discriminator_loss,
     grid_loss,
@@ -446,6 +447,9 @@ def test_detail_real_video_labels_real_video_real_for_the_detail_head() -> None:
                                                                               in SAMPLE_LABELS.items()}
     with pytest.raises(ValueError, match="detail_real"):
         sample_labels("photos")
+    # the grainy student (--disc-grain) is fake for the detail head under any of them and unseen by the other head
+    for real in DETAIL_REAL:
+        assert sample_labels(real, grainy=True) == {**sample_labels(real), "grainy_student": (-1, 0)}
 
 
 def test_detail_real_is_checked_and_logged(tmp_path: Path) -> None:

@@ -29,22 +29,27 @@ Labels = dict[str, tuple[int, int]]
 DETAIL_REAL = ("images", "video", "video-only", "teacher")
 
 
-def sample_labels(detail_real: str = "images") -> Labels:
+def sample_labels(detail_real: str = "images", grainy: bool = False) -> Labels:
     """What the detail head learns as real: "images", the still photos (`SAMPLE_LABELS`, the paper); "video", real
     video too (+1, +1); "video-only", real video alone (the photos then train the consistency head only);
     "teacher", a teacher's output of the student's own clip alone (sample type "teacher_video", +1 for the detail
     head, left out of the consistency head, where real video and the photos keep the paper's labels). With video or
     a teacher, the detail head compares the student with texture of the same content (a departure from the paper;
-    issue #17)."""
+    issue #17). `grainy`: the student's output plus grain (sample type "grainy_student", --disc-grain) is fake for
+    the detail head and left out of the consistency head."""
     if detail_real == "images":
-        return dict(SAMPLE_LABELS)
-    if detail_real == "video":
-        return {**SAMPLE_LABELS, "real_video": (1, 1)}
-    if detail_real == "video-only":
-        return {**SAMPLE_LABELS, "real_video": (1, 1), "static_image": (0, 1), "unrelated_images": (0, -1)}
-    if detail_real == "teacher":
-        return {**SAMPLE_LABELS, "static_image": (0, 1), "unrelated_images": (0, -1), "teacher_video": (1, 0)}
-    raise ValueError(f"sample_labels: detail_real must be one of {', '.join(DETAIL_REAL)}, got {detail_real!r}")
+        labels = dict(SAMPLE_LABELS)
+    elif detail_real == "video":
+        labels = {**SAMPLE_LABELS, "real_video": (1, 1)}
+    elif detail_real == "video-only":
+        labels = {**SAMPLE_LABELS, "real_video": (1, 1), "static_image": (0, 1), "unrelated_images": (0, -1)}
+    elif detail_real == "teacher":
+        labels = {**SAMPLE_LABELS, "static_image": (0, 1), "unrelated_images": (0, -1), "teacher_video": (1, 0)}
+    else:
+        raise ValueError(f"sample_labels: detail_real must be one of {', '.join(DETAIL_REAL)}, got {detail_real!r}")
+    if grainy:
+        labels["grainy_student"] = (-1, 0)
+    return labels
 
 
 def _flat(x: Tensor) -> Tensor:

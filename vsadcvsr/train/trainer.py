@@ -141,9 +141,7 @@ class Trainer:
                              f"divide the disc_crop's {cfg.disc_crop // 4} blocks")
         if cfg.disc_grain < 0:
             raise ValueError(f"Trainer: disc_grain must be at least 0, got {cfg.disc_grain}")
-        self.labels = sample_labels(cfg.detail_real)  # the discriminators' labels per sample type
-        if cfg.disc_grain:
-            self.labels["grainy_student"] = (-1, 0)
+        self.labels = sample_labels(cfg.detail_real, cfg.disc_grain > 0)  # the discriminators' labels per sample type
         # the sample types the heads see, in a fixed order
         self.kinds: list[str] = [k for k in ("student", "real_video", "shuffled_video", "static_image",
                                              "unrelated_images", "teacher_video", "grainy_student") if k in self.labels]
