@@ -8,10 +8,8 @@ import sys
 
 import cv2
 import numpy as np
+from probe_grain import method_of
 
-from probe_grain import Grain
-from select_noise import NoiseOurs
-from vsadcvsr.eval.methods import build_method
 from vsadcvsr.eval.selection import selection_clips
 
 
@@ -19,13 +17,13 @@ def method(spec: str):
     kind, _, rest = spec.partition(":")
     if kind == "grain":
         sigma, _, blur = rest.partition(":")
-        return f"grain {sigma}" + (f" b{blur}" if blur else ""), Grain(build_method("ours:default"), float(sigma),
-                                                                        "steady", float(blur or 0))
-    if kind == "noise":
+        name = f"grain {sigma}" + (f" b{blur}" if blur else "")
+    elif kind == "noise":
         path, _, scale = rest.rpartition(":")
-        return "/".join(path.removesuffix(".safetensors").split("/")[-2:]) + f" n{scale}", NoiseOurs(path, float(scale))
-    m = build_method(spec)
-    return "/".join(spec.removesuffix(".safetensors").split("/")[-2:]), m
+        name = "/".join(path.removesuffix(".safetensors").split("/")[-2:]) + f" n{scale}"
+    else:
+        name = "/".join(spec.removesuffix(".safetensors").split("/")[-2:])
+    return name, method_of(spec)
 
 
 out, specs = sys.argv[1], sys.argv[2:]

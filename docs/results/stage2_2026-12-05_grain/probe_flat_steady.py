@@ -18,25 +18,10 @@ import sys
 
 import cv2
 import numpy as np
-from probe_grain import Grain
-from select_noise import NoiseOurs
+from probe_grain import method_of
 
-from vsadcvsr.eval.methods import build_method
 from vsadcvsr.eval.selection import selection_clips
 from vsadcvsr.flow import dis_flow, occlusion_mask, warp
-
-
-def method(spec: str):
-    kind, _, rest = spec.partition(":")
-    if kind == "grain":
-        sigma, _, blur = rest.partition(":")
-        return Grain(build_method("ours:default"), float(sigma), "steady", float(blur or 0))
-    if kind == "fresh":
-        return Grain(build_method("ours:default"), float(rest), "fresh", 0.0)
-    if kind == "noise":
-        path, _, scale = rest.rpartition(":")
-        return NoiseOurs(path, float(scale))
-    return build_method(spec)
 
 
 def high_pass(frames: np.ndarray) -> np.ndarray:
@@ -50,7 +35,7 @@ def corr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 specs = sys.argv[1:]
-built = [(s, method(s)) for s in specs]
+built = [(s, method_of(s)) for s in specs]
 rows: dict[str, list[tuple[float, float]]] = {s: [] for s in ["reference", *specs]}
 for clip in selection_clips(6):
     t, h, w = clip.hr.shape[:3]

@@ -5,10 +5,12 @@
 SIGMA in 8-bit levels; MODE steady (one noise field carried from frame to frame along the output's own DIS flow,
 nearest sampling, fresh noise where the flow fails E*warp's occlusion checks: grain that moves with the content) or
 fresh (new noise every frame); BLUR the Gaussian sigma (px) of the noise before it is rescaled to unit variance."""
-import sys
 import json
-import numpy as np
+import sys
+
 import cv2
+import numpy as np
+
 from vsadcvsr.eval.methods import build_method
 from vsadcvsr.eval.selection import score_methods
 from vsadcvsr.flow import dis_flow, occlusion_mask
@@ -51,6 +53,24 @@ class Grain:
                 field = self._noise(rng, (h, w))
             res.append(np.clip(out[i] + self.sigma * field[..., None], 0, 255))
         return np.rint(np.stack(res)).astype(np.uint8)
+
+
+def method_of(spec: str):
+    """A METHOD of the probes in this folder: grain:SIGMA[:BLUR] (the default plus steady grain), fresh:SIGMA (plus
+    grain drawn anew every frame), noise:FILE:SCALE (a compact-noise export fed carried noise, select_noise.py), or
+    any name `build_method` takes."""
+    from select_noise import NoiseOurs
+
+    kind, _, rest = spec.partition(":")
+    if kind == "grain":
+        sigma, _, blur = rest.partition(":")
+        return Grain(build_method("ours:default"), float(sigma), "steady", float(blur or 0))
+    if kind == "fresh":
+        return Grain(build_method("ours:default"), float(rest), "fresh", 0.0)
+    if kind == "noise":
+        path, _, scale = rest.rpartition(":")
+        return NoiseOurs(path, float(scale))
+    return build_method(spec)
 
 
 if __name__ == "__main__":
