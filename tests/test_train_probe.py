@@ -1,10 +1,10 @@
-"""The probes' held-out linear separability test (`vsadcvsr.train.probe.linear_separability`)."""
+"""The probes' logistic regression and held-out linear separability test (`vsadcvsr.train.probe`)."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from vsadcvsr.train.probe import linear_separability
+from vsadcvsr.train.probe import linear_separability, logistic_fit
 
 
 def test_separable_rows_are_told_apart_and_identical_ones_are_not() -> None:
@@ -34,3 +34,23 @@ def test_mismatched_clips_or_held_out_are_refused() -> None:
         linear_separability(torch.zeros(4, 2, 3), torch.zeros(5, 2, 3), held_out=1)
     with pytest.raises(ValueError, match="linear_separability"):
         linear_separability(torch.zeros(4, 2, 3), torch.zeros(4, 2, 3), held_out=4)
+
+
+def test_logistic_fit_points_along_the_difference_and_honours_weights() -> None:
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(400, 3, generator=g)
+    y = (torch.arange(400) % 2).float()
+    x[y == 1, 1] += 2.0  # label 1 lies along +feature 1
+    w, c = logistic_fit(x, y)
+    assert w.shape == (3,) and c.shape == (1,)
+    assert w[1] > 0.5 and w[0].abs() < 0.3 and w[2].abs() < 0.3
+    # weighting label 1 nine times as much moves the bias towards calling rows 1
+    _, c_weighted = logistic_fit(x, y, torch.where(y == 1, 9.0, 1.0))
+    assert c_weighted > c + 1.0
+
+
+def test_logistic_fit_refuses_mismatched_shapes() -> None:
+    with pytest.raises(ValueError, match="logistic_fit"):
+        logistic_fit(torch.zeros(4, 2), torch.zeros(5))
+    with pytest.raises(ValueError, match="logistic_fit"):
+        logistic_fit(torch.zeros(4, 2), torch.zeros(4), torch.ones(3))

@@ -244,6 +244,45 @@ def test_local_detail_head_judges_only_the_flattest_places(tmp_path: Path) -> No
         DepthHeads(5, width=16)(f, 2, torch.tensor([[0], [1]]))
 
 
+def test_disc_place_hidden_makes_the_per_place_logit_an_mlp_that_trains(tmp_path: Path) -> None:
+    """--disc-place-hidden: the per-block logit is Linear-LeakyReLU-Linear, at the statistics' learning rate, and it
+    can call real what lies between two fakes (a linear logit cannot); refused without --disc-local."""
+    from vsadcvsr.train.discriminators import DepthHeads
+
+    with pytest.raises(ValueError, match="Trainer: disc_place_hidden"):
+        Trainer(_cfg(tmp_path / "bad", disc_backbone="scratch", disc_place_hidden=8), dataset=fx.dataset(2),
+                material=fx.material())
+    with pytest.raises(ValueError, match="place_hidden must be at least 0"):
+        DepthHeads(5, width=16, place=True, place_hidden=-1)
+    tr = Trainer(_cfg(tmp_path, disc_backbone="scratch", disc_local=0.5, disc_place_hidden=8, d_stats_lr=1e-2),
+                 dataset=fx.dataset(2), material=fx.material())
+    assert isinstance(tr.disc, BackboneDiscriminator) and tr.opt_d is not None
+    mlp = tr.disc.heads[0].place_detail
+    assert isinstance(mlp, torch.nn.Sequential) and [type(m).__name__ for m in mlp] == ["Linear", "LeakyReLU", "Linear"]
+    assert mlp[0].out_features == 8 and mlp[2].out_features == 1
+    stats_group = [g for g in tr.opt_d.param_groups if g["lr"] == 1e-2][0]["params"]
+    assert sum(any(p is q for q in stats_group) for p in mlp.parameters()) == 4
+    before = [p.detach().clone() for p in mlp.parameters()]
+    tr.fit()
+    assert tr.step == 1 and all(not torch.equal(p, b) for p, b in zip(mlp.parameters(), before))
+    # "in between is real": rows at 0 real, rows at -2 and +2 fake; an MLP fits it, a linear logit cannot
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randn(200, 1, generator=g) * 0.3 + m for m in (-2.0, 0.0, 2.0)])
+    y = torch.cat([torch.zeros(200), torch.ones(200), torch.zeros(200)])
+    head = DepthHeads(1, width=4, place=True, place_hidden=8)
+    lin = DepthHeads(1, width=4, place=True)
+    for h in (head, lin):
+        assert h.place_detail is not None
+        opt = torch.optim.Adam(h.place_detail.parameters(), 3e-2)
+        for _ in range(300):
+            opt.zero_grad()
+            F.binary_cross_entropy_with_logits(h.place_detail(x.expand(-1, 2))[:, 0], y).backward()
+            opt.step()
+    acc = {n: float(((h.place_detail(x.expand(-1, 2))[:, 0] > 0).float() == y).float().mean())  # type: ignore[misc]
+           for n, h in (("mlp", head), ("linear", lin))}
+    assert acc["mlp"] > 0.95 and acc["linear"] < 0.75, acc
+
+
 def test_disc_calibrate_runs_once_per_run_and_resumes_with_its_standardisation(tmp_path: Path) -> None:
     kw = dict(disc_backbone="scratch", disc_calibrate=5, steps=1)
     tr = Trainer(_cfg(tmp_path, **kw), dataset=fx.dataset(3), material=fx.material())

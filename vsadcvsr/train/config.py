@@ -29,6 +29,7 @@ class TrainConfig:
     disc_degrid_window: int = 0  # with disc_degrid: that pattern per tile of this many 4x4 blocks a side (0: crop)
     disc_flat: float = 1.0  # the heads' detail statistics over this fraction of each crop, the flattest (1: all)
     disc_local: float = 0.0  # the detail head per 4x4 block on this fraction of blocks, the flattest (0: off)
+    disc_place_hidden: int = 0  # with disc_local: that per-block logit an MLP with this hidden width (0: linear)
     grad_clip: float = 0.0  # clip the generator's gradient norm to this (0: off)
     teachers: dict[str, float] = field(default_factory=lambda: {"gt": 1.0})
     # "losses": one loss per teacher, weighted (L1's optimum is then the weighted median: the heaviest teacher);

@@ -138,7 +138,9 @@ class DepthHeads(nn.Module):
     the heads); uncalibrated (shift 0, scale 1) they see them raw, where a linear layer at a GAN's learning rate
     learns them about ten times too slowly (MODEL_CARD.md, "Why the adversary is inert"). With `place`, a third
     path for `BackboneDiscriminator`'s `local`: a linear detail logit per 4x4 block on that block's own standardised
-    channel statistics (`place_statistics`), at the places `forward` is given, in place of both detail logits above.
+    channel statistics (`place_statistics`), at the places `forward` is given, in place of both detail logits above;
+    with `place_hidden` > 0 that logit is a two-layer MLP (a hidden layer of that width, LeakyReLU) instead, which
+    can call real what lies between two fakes (the smooth student and grain; a linear logit cannot).
     """
 
     stats_shift: Tensor
@@ -149,10 +151,12 @@ class DepthHeads(nn.Module):
     place_scale: Tensor
 
     def __init__(self, channels: int, width: int = 64, detail_fraction: float = 0.75, spectral: bool = True,
-                 flat: float = 1.0, place: bool = False) -> None:
+                 flat: float = 1.0, place: bool = False, place_hidden: int = 0) -> None:
         super().__init__()
         if not 0 < flat <= 1:
             raise ValueError(f"DepthHeads: flat must be in (0, 1], got {flat}")
+        if place_hidden < 0:
+            raise ValueError(f"DepthHeads: place_hidden must be at least 0, got {place_hidden}")
         self.flat = flat  # the detail statistics cover this fraction of each frame's pixels: the flattest
         nd = round(width * detail_fraction)
         if not 0 < nd < width:
@@ -168,7 +172,10 @@ class DepthHeads(nn.Module):
         self.stats_detail = nn.Linear(2 * channels, 1)
         self.stats_consistency = nn.Linear(2 * channels, 1)
         # a per-place detail logit (`forward` with `keep`; `BackboneDiscriminator`'s `local`)
-        self.place_detail = nn.Linear(2 * channels, 1) if place else None
+        self.place_detail: nn.Module | None = None
+        if place:
+            self.place_detail = (nn.Linear(2 * channels, 1) if not place_hidden else nn.Sequential(
+                nn.Linear(2 * channels, place_hidden), _act(), nn.Linear(place_hidden, 1)))
         for name in ("stats", "step", *(("place",) if place else ())):  # their standardisation (`calibrate`)
             self.register_buffer(f"{name}_shift", torch.zeros(2 * channels))
             self.register_buffer(f"{name}_scale", torch.ones(2 * channels))
@@ -284,14 +291,15 @@ class BackboneDiscriminator(nn.Module):
     `"scratch"`: `ScratchFeatures`, trained with the heads. One `DepthHeads` per tapped depth. `local` > 0: the
     detail head judges each 4x4 block of that fraction of each frame's blocks where the frame is flattest at LR
     scale (`flattest_positions`) on its own (`DepthHeads` with `place`), with nothing crop-wide, so that the
-    student can answer it only with what it makes in flat areas, not with what it does at edges.
+    student can answer it only with what it makes in flat areas, not with what it does at edges; `place_hidden`
+    makes that per-place logit an MLP (`DepthHeads`).
     """
 
     calibrated: Tensor
 
     def __init__(self, backbone: str = "x4plus", depths: tuple[int, ...] = (6, 16), width: int = 64,
                  detail_fraction: float = 0.75, spectral: bool = True, luma: bool = False, flat: float = 1.0,
-                 degrid: bool = False, local: float = 0.0, degrid_window: int = 0) -> None:
+                 degrid: bool = False, local: float = 0.0, degrid_window: int = 0, place_hidden: int = 0) -> None:
         super().__init__()
         if not 0 <= local <= 1:
             raise ValueError(f"BackboneDiscriminator: local must be in [0, 1], got {local}")
@@ -313,8 +321,8 @@ class BackboneDiscriminator(nn.Module):
             channels = self.scratch.channels
         else:
             raise ValueError(f"BackboneDiscriminator: backbone must be x4plus or scratch, got {backbone!r}")
-        self.heads = nn.ModuleList(DepthHeads(c, width, detail_fraction, spectral, flat, place=bool(local))
-                                   for c in channels)
+        self.heads = nn.ModuleList(DepthHeads(c, width, detail_fraction, spectral, flat, place=bool(local),
+                                              place_hidden=place_hidden) for c in channels)
         self.register_buffer("calibrated", torch.tensor(False))  # `calibrate` has run (saved with the state)
 
     @property

@@ -118,6 +118,9 @@ def add_run_options(ap: argparse.ArgumentParser, script: str) -> None:
         "fraction of each crop (at LR scale) on its own, a linear logit on the block's channel statistics, with "
         "nothing crop-wide, so that only flat-area texture answers it (0: off, its logits everywhere plus the "
         "statistics)")
+    opt("disc_place_hidden", int, "stage 2, --disc-local: the per-block logit a two-layer MLP with this hidden width, "
+        "which can call real what lies between two fakes (the smooth student and grain) where a linear logit cannot "
+        "(0: linear)")
     opt("disc_calibrate", int, "stage 2, x4plus/scratch: real clips the heads' statistics are standardised on "
         "before the first step (0: off)")
     opt("disc_backbone", str, "stage 2: paper = pixel and feature discriminators trained from scratch; x4plus = "

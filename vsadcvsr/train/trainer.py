@@ -141,6 +141,9 @@ class Trainer:
                              f"divide the disc_crop's {cfg.disc_crop // 4} blocks")
         if cfg.disc_grain < 0:
             raise ValueError(f"Trainer: disc_grain must be at least 0, got {cfg.disc_grain}")
+        if cfg.disc_place_hidden and (cfg.disc_place_hidden < 0 or not cfg.disc_local):
+            raise ValueError(f"Trainer: disc_place_hidden ({cfg.disc_place_hidden}) must be at least 0 and needs "
+                             "disc_local")
         self.labels = sample_labels(cfg.detail_real, cfg.disc_grain > 0)  # the discriminators' labels per sample type
         # the sample types the heads see, in a fixed order
         self.kinds: list[str] = [k for k in ("student", "real_video", "shuffled_video", "static_image",
@@ -216,7 +219,8 @@ class Trainer:
             self.disc = BackboneDiscriminator(cfg.disc_backbone, tuple(cfg.disc_depths), cfg.disc_width,
                                               spectral=cfg.disc_spectral, luma=cfg.disc_luma, flat=cfg.disc_flat,
                                               degrid=cfg.disc_degrid, local=cfg.disc_local,
-                                              degrid_window=cfg.disc_degrid_window)
+                                              degrid_window=cfg.disc_degrid_window,
+                                              place_hidden=cfg.disc_place_hidden)
             self.disc = self.disc.to(self.device).to(memory_format=fmt)
         if self.disc is not None:
             self.opt_d = torch.optim.Adam(self._disc_groups(self.disc), betas=(0.5, 0.999))
