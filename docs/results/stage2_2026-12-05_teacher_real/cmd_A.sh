@@ -78,6 +78,17 @@
 #     --disc-depths 16 --adv-start 40 --d-steps 8 and phases @40 @80 @120 @160 @200 (heads per 4x4 block on
 #     convolution 16; stopped at 122); NS = NR's state at 122 with --adv-start 100000 --d-steps 16 and phases @200
 #     (the heads alone, 16 updates per step)
+#   NT (fifteenth session): NS's options with --disc-place-hidden 64 --adv-start 175 --d-steps 4 --d-stats-lr 1e-3
+#     and phases @190 @200 @225 @250 @300, from the state ../stage2_2026-12-05_fit/fit_place_heads.py wrote
+#     (fit_place_heads.py runs/NS runs/NT 64 0.333 64: NS's state at 175 with the per-place logit an MLP fitted
+#     offline); stopped at 217 and resumed with phases @225 @250 @300 @350 @400 @500 @600, stopped at 274 and
+#     resumed with --threads 1 and phases @300 @350 @400 @500 @600, stopped at 310 (exports renamed sSTEP after
+#     each stop). NV = NT's state at 274 with --threads 1 and the student's learning rate 1e-4 (phases
+#     1e-4:7200:@300 @325 @350 @400 @450 @500 @600), then resumed with --threads 2 and phases @650 @700; NW = NV's
+#     state at 309 with the learning rate 3e-4 (phases 3e-4:7200:@325 @350 @400 @450 @500 @600; stopped at 381);
+#     NX = NV's state at 385 with --adv-pixel-weight 6.4 (phases 1e-4:7200:@400 @450 @500 @550 @600; stopped at
+#     457); NY = NV's state at 458 with the per-place MLP fitted afresh (fit_place_heads.py NV NY 64 0.333 64) and
+#     NV's options (phases 1e-4:7200:@475 @500 @550 @600 @700; stopped at 551); each beside another on one thread
 # Data: /work/scratch/stage2/data/train_stable.npz (../stage2_2026-12-04_heads: the 120-clip set + x4plus-stable).
 RUN=${1:-A}; [ $# -gt 0 ] && shift
 S=/work/scratch/stage2/runs/S/compact-p2.safetensors   # S at step 300 (cmd_V.sh S --stage 1 ..., see the model card)
