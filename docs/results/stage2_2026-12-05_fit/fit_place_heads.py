@@ -36,12 +36,12 @@ Rows = dict[str, list[list[torch.Tensor]]]
 
 
 def _fine_detail(x: torch.Tensor) -> torch.Tensor:
-    """`x` less its 5x5 Gaussian blur (sigma 1.5), edges replicated: its own fine detail, in place."""
+    """`x` less its 5x5 Gaussian blur (sigma 1.5), edges replicated: its own fine detail, in place (the blur of
+    ../stage2_2026-12-05_degrid/probe_texture.py, which runs at import and so cannot be imported)."""
     k = torch.exp(-torch.arange(-2, 3, dtype=torch.float32) ** 2 / (2 * 1.5 ** 2))
     k = (k[:, None] * k[None]) / k.sum() ** 2
     flat = x.flatten(0, -3)[:, None]
-    return x - torch.nn.functional.conv2d(torch.nn.functional.pad(flat, (2, 2, 2, 2), mode="replicate"),
-                                          k[None, None]).view_as(x)
+    return x - F.conv2d(F.pad(flat, (2, 2, 2, 2), mode="replicate"), k[None, None]).view_as(x)
 
 
 def collect_rows(tr: Trainer, n: int, probe: bool = False) -> Rows:
