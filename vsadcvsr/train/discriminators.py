@@ -127,6 +127,14 @@ def flattest_positions(x: Tensor, fraction: float) -> Tensor:
         return v.topk(k, dim=1, largest=False).indices
 
 
+def place_logit(inputs: int, hidden: int = 0) -> nn.Module:
+    """The per-place detail logit of `DepthHeads`: a linear layer on `inputs` statistics, or with `hidden` > 0 a
+    two-layer MLP (Linear to `hidden`, LeakyReLU 0.2, Linear to 1)."""
+    if not hidden:
+        return nn.Linear(inputs, 1)
+    return nn.Sequential(nn.Linear(inputs, hidden), _act(), nn.Linear(hidden, 1))
+
+
 class DepthHeads(nn.Module):
     """Detail and consistency heads on one feature depth (B*T, C, H, W) of T-frame clips.
 
@@ -172,10 +180,7 @@ class DepthHeads(nn.Module):
         self.stats_detail = nn.Linear(2 * channels, 1)
         self.stats_consistency = nn.Linear(2 * channels, 1)
         # a per-place detail logit (`forward` with `keep`; `BackboneDiscriminator`'s `local`)
-        self.place_detail: nn.Module | None = None
-        if place:
-            self.place_detail = (nn.Linear(2 * channels, 1) if not place_hidden else nn.Sequential(
-                nn.Linear(2 * channels, place_hidden), _act(), nn.Linear(place_hidden, 1)))
+        self.place_detail = place_logit(2 * channels, place_hidden) if place else None
         for name in ("stats", "step", *(("place",) if place else ())):  # their standardisation (`calibrate`)
             self.register_buffer(f"{name}_shift", torch.zeros(2 * channels))
             self.register_buffer(f"{name}_scale", torch.ones(2 * channels))

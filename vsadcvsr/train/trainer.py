@@ -544,17 +544,18 @@ class Trainer:
             out.append(x[i, ..., y0:y0 + size, x0:x0 + size])
         return torch.stack(out)
 
-    def _grainy(self, x: Tensor, salt: int) -> Tensor:
+    def _grainy(self, x: Tensor, salt: int, sigma: float | None = None) -> Tensor:
         """`x` (B, T, 3, H, W) plus luma grain, one field per clip on all its frames: std drawn per clip between half
-        and all of `disc_grain` 8-bit levels, white for even clips, 3x3-binomial blurred (same std) for odd ones;
-        drawn from (seed, step, salt), so a resumed run draws the same."""
+        and all of `sigma` 8-bit levels (default `disc_grain`), white for even clips, 3x3-binomial blurred (same
+        std) for odd ones; drawn from (seed, step, salt), so a resumed run draws the same."""
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step * 1009 + salt)
         n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
         field = torch.randn(n, 1, h, w, generator=gen)
         k = torch.tensor([1.0, 2.0, 1.0])
         blurred = F.conv2d(F.pad(field, (1, 1, 1, 1), mode="reflect"), (torch.outer(k, k) / 16)[None, None]) / 0.375
         field = torch.where((torch.arange(n) % 2 == 1).view(n, 1, 1, 1), blurred, field)
-        std = self.cfg.disc_grain * 2 / 255 * (0.5 + 0.5 * torch.rand(n, 1, 1, 1, generator=gen))
+        sigma = self.cfg.disc_grain if sigma is None else sigma
+        std = sigma * 2 / 255 * (0.5 + 0.5 * torch.rand(n, 1, 1, 1, generator=gen))
         return x + (field * std).unsqueeze(1).to(x.device, x.dtype)
 
     def discriminator_losses(self, b: dict[str, Tensor], x_s: Tensor, f_s: Tensor,

@@ -27,7 +27,7 @@ from torch import nn
 
 from vsadcvsr.files import atomic_write
 from vsadcvsr.train.config import TrainConfig
-from vsadcvsr.train.discriminators import BackboneDiscriminator, DepthHeads, flattest_positions
+from vsadcvsr.train.discriminators import BackboneDiscriminator, DepthHeads, flattest_positions, place_logit
 from vsadcvsr.train.probe import logistic_fit, open_run
 from vsadcvsr.train.trainer import Trainer
 
@@ -66,9 +66,7 @@ def collect_rows(tr: Trainer, n: int, probe: bool = False) -> Rows:
             if probe:
                 images["probe: student + real detail"] = x_s + _fine_detail(b["hr"])
             for g in grains:
-                tr.cfg.disc_grain = g
-                images[f"grainy_student {g:g}"] = tr._grainy(x_s, 0)
-            tr.cfg.disc_grain = grains[0] if grains else 0.0
+                images[f"grainy_student {g:g}"] = tr._grainy(x_s, 0, g)
             for j, k in enumerate(kinds):
                 frames = tr._disc_crops(images[k], 1 + j).flatten(0, 1).contiguous()
                 keep = flattest_positions(frames, d.local)
@@ -94,11 +92,11 @@ def labelled(rows: Rows, h: int, part: slice, grain_share: float) -> tuple[torch
     return torch.cat(xs), y, wt, [x.shape[0] for x in xs]
 
 
-def mlp_fit(x: torch.Tensor, y: torch.Tensor, wt: torch.Tensor, hidden: int, steps: int = 400) -> nn.Sequential:
-    """A two-layer MLP (`DepthHeads`' per-place MLP: Linear, LeakyReLU 0.2, Linear) fitted to labels `y` by Adam
-    (lr 1e-2, weight decay 1e-4) on the `wt`-weighted log loss, full batch, seed 0."""
+def mlp_fit(x: torch.Tensor, y: torch.Tensor, wt: torch.Tensor, hidden: int, steps: int = 400) -> nn.Module:
+    """`DepthHeads`' per-place MLP (`place_logit`) fitted to labels `y` by Adam (lr 1e-2, weight decay 1e-4) on the
+    `wt`-weighted log loss, full batch, seed 0."""
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(x.shape[1], hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+    net = place_logit(x.shape[1], hidden)
     opt = torch.optim.Adam(net.parameters(), 1e-2, weight_decay=1e-4)
     wt = wt / wt.mean()
     with torch.enable_grad():
@@ -109,7 +107,7 @@ def mlp_fit(x: torch.Tensor, y: torch.Tensor, wt: torch.Tensor, hidden: int, ste
     return net.eval()
 
 
-def _with_mlp_heads(tr: Trainer, nets: list[nn.Sequential], hidden: int) -> dict[str, object]:
+def _with_mlp_heads(tr: Trainer, nets: list[nn.Module], hidden: int) -> dict[str, object]:
     """`tr`'s state with its heads' per-place logits replaced by `nets` (the configuration saying so) and a fresh
     discriminator optimiser state for the new layout."""
     cfg = TrainConfig(**{**json.loads(tr.cfg.to_json()), "disc_place_hidden": hidden})
