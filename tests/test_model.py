@@ -1,6 +1,7 @@
 """The AdcVSR network: sizes, the upstream AdcSR forward pass, zero-initialised temporal blocks, odd sizes."""
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 from pathlib import Path
@@ -205,6 +206,34 @@ def test_a_temporal_block_is_a_conv1d_along_time_with_replicated_edges(frames: i
         return out.view(2, 5, 4, 6, frames).permute(0, 4, 3, 1, 2).reshape(2 * frames, 6, 5, 4)
 
     want = x + conv1d(F.relu(conv1d(x, tb.conv_a)), tb.conv_b)
+    tb_bf16 = copy.deepcopy(tb).to(torch.bfloat16)
     for layout in (torch.contiguous_format, torch.channels_last):
         got = tb(x.contiguous(memory_format=layout), frames)
         assert torch.allclose(got, want, atol=1e-5), layout
+        with torch.inference_mode():  # one window in channels_last: the fused oneDNN path where torch has it
+            one = x[:frames].contiguous(memory_format=layout)
+            got = tb(one, frames)
+            assert got.is_contiguous(memory_format=layout)
+            assert torch.allclose(got, want[:frames], atol=1e-5), layout
+            got = tb_bf16(one.to(torch.bfloat16), frames)
+            assert got.dtype == torch.bfloat16 and got.is_contiguous(memory_format=layout)
+            assert (got.float() - want[:frames]).abs().max() < 0.05 * want.abs().max(), layout
+
+
+def test_the_fused_temporal_block_is_taken_for_channels_last_inference_on_the_cpu() -> None:
+    from vsadcvsr.model import layers
+
+    x = torch.randn(4, 6, 5, 4).contiguous(memory_format=torch.channels_last)
+    assert not layers._fusable(x, 4)  # autograd on: the plain path
+    with torch.inference_mode():
+        assert layers._fusable(x, 4) == layers._MKLDNN_FUSION
+        assert not layers._fusable(x, 2)  # two windows in one batch: the plain path
+        assert not layers._fusable(x[:1], 1)  # one frame: the plain path
+        assert not layers._fusable(x.contiguous(), 4)
+        assert not layers._fusable(x.half(), 4)
+        block = layers.TemporalBlock(6)
+        before = x.clone()
+        block(x, 4)
+        assert torch.equal(x, before)  # the input is left as it was unless the caller allows otherwise
+        y = block(x, 4, inplace=True)
+        assert y.data_ptr() == x.data_ptr() or not layers._MKLDNN_FUSION

@@ -190,3 +190,16 @@ def test_training_from_the_import_lowers_the_loss_and_carries_its_licence(tmp_pa
     t2.export(tmp_path / "out2.safetensors")
     assert read_info(tmp_path / "out2.safetensors").metadata["licence"] == meta["licence"]
     assert np.isfinite(losses[-1]["total"])
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_add_detail_is_the_upsample_first_formula_exactly(channels_last: bool) -> None:
+    from vsadcvsr.model.compact import add_detail
+    g = torch.Generator().manual_seed(0)
+    detail, lr = torch.randn(2, 48, 5, 7, generator=g), torch.randn(2, 3, 5, 7, generator=g)
+    if channels_last:
+        detail, lr = (t.contiguous(memory_format=torch.channels_last) for t in (detail, lr))
+    expected = 2 * F.pixel_shuffle(detail, 4) + F.interpolate(lr, scale_factor=4, mode="nearest")
+    assert torch.equal(add_detail(detail, lr), expected)
+    assert torch.equal(add_detail(detail.bfloat16(), lr), 2 * F.pixel_shuffle(detail.bfloat16(), 4).float()
+                       + F.interpolate(lr, scale_factor=4, mode="nearest"))

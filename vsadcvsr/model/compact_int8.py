@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .compact import CompactVSR
+from .compact import CompactVSR, add_detail
 from .hints import Int8Error, Int8Support, QParams
 
 #: Weight range: 7 bits (see the module's docstring).
@@ -84,7 +84,7 @@ class _FloatBlock(nn.Module):
 
     def forward(self, x: Tensor, frames: int) -> Tensor:
         y = self.dequant(x).contiguous(memory_format=torch.channels_last)
-        return self.quant(self.block(y, frames))
+        return self.quant(self.block(y, frames, inplace=True))
 
 
 class _Detail(nn.Module):
@@ -115,7 +115,7 @@ class _Detail(nn.Module):
             y = self.acts[i](conv(y))
         y = self.dequant(y).contiguous(memory_format=torch.channels_last)
         for block in self.last:
-            y = block(y, frames)
+            y = block(y, frames, inplace=True)
         return y
 
     def detail(self, f: Tensor) -> Tensor:
@@ -211,8 +211,7 @@ class Int8Compact(nn.Module):
         parts = []
         for i in range(0, b * t, chunk):
             lr = y[i: i + chunk]
-            img = 2 * F.pixel_shuffle(self.net.detail(f[i: i + chunk]), 4) + F.interpolate(lr, scale_factor=4,
-                                                                                         mode="nearest")
+            img = add_detail(self.net.detail(f[i: i + chunk]), lr)
             parts.append(img[..., 4 * p: 4 * (p + h), 4 * p: 4 * (p + w)])
         img = torch.cat(parts) if len(parts) > 1 else parts[0]
         return img.reshape(b, t, *img.shape[1:])
