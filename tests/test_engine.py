@@ -128,9 +128,11 @@ def test_wavelet_fix_equals_the_reference_formulation(size: tuple[int, int]) -> 
     lr = torch.rand(2, 3, *size, generator=g)
     out = torch.rand(2, 3, size[0] * 4, size[1] * 4, generator=g) * 1.4 - 0.2
     assert (wavelet_fix(out, lr) - _wavelet_fix_reference(out, lr)).abs().max() < 1e-5
-    lr_before = lr.clone()
-    wavelet_fix(out, lr)
-    assert torch.equal(lr, lr_before)  # inputs are not modified
+    lr_before, out_before = lr.clone(), out.clone()
+    fixed = wavelet_fix(out, lr)
+    assert torch.equal(lr, lr_before) and torch.equal(out, out_before)  # inputs are not modified
+    assert wavelet_fix(out, lr, in_place=True) is out and torch.equal(out, fixed)  # unless asked
+    assert torch.equal(lr, lr_before)
 
 
 @pytest.mark.parametrize("scale", [1, 2, 3, 4])

@@ -36,7 +36,7 @@ def apply_colour_fix(mode: str, out: Tensor, lr: Tensor) -> Tensor:
     temporaries are those of one frame, not of the window."""
     if mode == "wavelet":
         for i in range(out.shape[0]):
-            out[i : i + 1] = wavelet_fix(out[i : i + 1], lr[i : i + 1])
+            wavelet_fix(out[i : i + 1], lr[i : i + 1], in_place=True)
         return out
     if mode == "adain":
         return match_statistics(out, lr, in_place=True)
@@ -118,8 +118,9 @@ def bicubic_up(lr: Tensor, scale: int) -> Tensor:
     return F.pixel_shuffle(phases, scale)
 
 
-def wavelet_fix(out: Tensor, lr: Tensor, levels: int = WAVELET_LEVELS) -> Tensor:
-    """`out` with its low frequencies replaced by those of `lr` upscaled (bicubic) to `out`'s size.
+def wavelet_fix(out: Tensor, lr: Tensor, levels: int = WAVELET_LEVELS, in_place: bool = False) -> Tensor:
+    """`out` with its low frequencies replaced by those of `lr` upscaled (bicubic) to `out`'s size (`in_place`:
+    written over `out`).
 
     That is `out - low(out) + low(ref)`; the low-pass is linear, so it is computed once, as `out + low(ref - out)`."""
     (h, w), (big_h, big_w) = lr.shape[-2:], out.shape[-2:]
@@ -127,4 +128,5 @@ def wavelet_fix(out: Tensor, lr: Tensor, levels: int = WAVELET_LEVELS) -> Tensor
         ref = bicubic_up(lr.to(out.dtype), big_h // h)
     else:
         ref = F.interpolate(lr.to(out.dtype), size=out.shape[-2:], mode="bicubic", align_corners=False)
-    return out + wavelet_low(ref.sub_(out), levels)
+    low = wavelet_low(ref.sub_(out), levels)
+    return out.add_(low) if in_place else out + low

@@ -253,9 +253,11 @@ def _add_conv_along_time(out5: Tensor, x5: Tensor, conv: nn.Conv1d, relu: bool, 
 
 def _fusable(x: Tensor, frames: int) -> bool:
     """Whether `TemporalBlock` may take its fused oneDNN path: inference (no autograd) on the CPU, fp32 or bf16,
-    one window of two or more channels_last frames, a torch built with oneDNN."""
+    one window of two or more channels_last frames, a torch built with oneDNN, not while torch.compile, ONNX
+    export or TorchScript traces the network (they see the plain operations)."""
     return (x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16) and not torch.is_grad_enabled()
-            and x.shape[0] == frames >= 2 and x.is_contiguous(memory_format=torch.channels_last) and _MKLDNN_FUSION)
+            and x.shape[0] == frames >= 2 and x.is_contiguous(memory_format=torch.channels_last) and _MKLDNN_FUSION
+            and not torch.compiler.is_compiling() and not torch.jit.is_tracing())  # graphs: the plain ops
 
 
 _MKLDNN_FUSION = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
