@@ -21,7 +21,7 @@ import argparse
 import contextlib
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -70,8 +70,9 @@ def main() -> None:
     frames = torch.from_numpy(natural_frames(8, 320, 180)).permute(0, 3, 1, 2).float().div(255)
     float_up = Upscaler("default", precision=a.precision)
     int8_up = Upscaler("default", precision="int8")
-    variants = {"before": (float_up, before), "after": (float_up, contextlib.nullcontext),
-                "int8": (int8_up, contextlib.nullcontext)}
+    variants: dict[str, tuple[Upscaler, Callable[[], contextlib.AbstractContextManager[None]]]] = {
+        "before": (float_up, before), "after": (float_up, contextlib.nullcontext),
+        "int8": (int8_up, contextlib.nullcontext)}
     times: dict[str, list[float]] = {k: [] for k in variants}
     outputs: dict[str, Tensor] = {}
     rates = []
