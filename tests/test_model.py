@@ -220,6 +220,24 @@ def test_a_temporal_block_is_a_conv1d_along_time_with_replicated_edges(frames: i
             assert (got.float() - want[:frames]).abs().max() < 0.05 * want.abs().max(), layout
 
 
+def test_a_failing_fused_temporal_block_falls_back_to_the_plain_operations(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vsadcvsr.model import layers
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("no such fusion in this build")
+
+    torch.manual_seed(0)
+    block = layers.TemporalBlock(6)
+    torch.nn.init.normal_(block.conv_b.weight, std=0.3)
+    x = torch.randn(4, 6, 5, 4).contiguous(memory_format=torch.channels_last)
+    want = block(x, 4)  # autograd on: the plain path
+    monkeypatch.setattr(layers, "_MKLDNN_FUSION", True)
+    monkeypatch.setattr(layers.TemporalBlock, "_fused", broken)
+    with torch.inference_mode(), pytest.warns(RuntimeWarning, match="plain operations"):
+        got = block(x, 4, inplace=True)
+    assert torch.allclose(got, want, atol=1e-6) and not layers._MKLDNN_FUSION  # off for the rest of the process
+
+
 def test_the_fused_temporal_block_is_taken_for_channels_last_inference_on_the_cpu() -> None:
     from vsadcvsr.model import layers
 

@@ -1,6 +1,9 @@
 """Building blocks named as in diffusers so that checkpoints map by name; norms and softmax run in fp32."""
 from __future__ import annotations
 
+import platform
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -211,7 +214,10 @@ class TemporalBlock(nn.Module):
         """(B·T, C, H, W) → the same shape. `inplace`: the result may be written over `x` (the fused CPU path does;
         the caller no longer needs `x`)."""
         if _fusable(x, frames):
-            return self._fused(x if inplace else x.clone(memory_format=torch.channels_last), frames)
+            try:
+                return self._fused(x if inplace else x.clone(memory_format=torch.channels_last), frames)
+            except RuntimeError as e:  # a oneDNN build without these fusions: fails before `x` is written to
+                _fusion_unavailable(e)
         h = F.relu(conv_along_time(x, frames, self.conv_a))
         return x + conv_along_time(h, frames, self.conv_b)
 
@@ -260,4 +266,14 @@ def _fusable(x: Tensor, frames: int) -> bool:
             and not torch.compiler.is_compiling() and not torch.jit.is_tracing())  # graphs: the plain ops
 
 
-_MKLDNN_FUSION = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+def _fusion_unavailable(error: RuntimeError) -> None:
+    """Turns the fused path off for this process, with one warning."""
+    global _MKLDNN_FUSION
+    _MKLDNN_FUSION = False
+    warnings.warn(f"TemporalBlock: oneDNN's fused convolutions failed ({error}); using the plain operations",
+                  RuntimeWarning, stacklevel=3)
+
+
+# x86 only: oneDNN's fused operations of other builds (ARM's) are not what was measured and tested here
+_MKLDNN_FUSION = (platform.machine().lower() in ("x86_64", "amd64") and torch.backends.mkldnn.is_available()
+                  and hasattr(torch.ops.mkldnn, "_convolution_pointwise"))
