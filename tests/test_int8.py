@@ -91,6 +91,17 @@ def test_int8_network_is_close_to_fp32_on_real_frames(bikes, int8_net) -> None:
     assert psnr(out / 2, ref / 2) > MIN_PSNR_DB
 
 
+def test_the_float_parts_run_in_bf16_where_asked(bikes, default_path, qparams, int8_net) -> None:
+    model, net = int8_net
+    net_bf16 = Int8Compact(load_model(default_path)[0], qparams, torch.bfloat16)
+    float_parts = [m for m in net_bf16.modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d))]
+    assert len(float_parts) == 9 and all(m.weight.dtype == torch.bfloat16 for m in float_parts)
+    x = frames_of(bikes, 140, 144, 4)[None] * 2 - 1
+    with torch.inference_mode():
+        ref, out = model(x), net_bf16(x)
+    assert out.dtype == torch.float32 and psnr(out / 2, ref / 2) > MIN_PSNR_DB
+
+
 def test_the_convolutions_run_quantised_and_the_temporal_blocks_in_float(int8_net) -> None:
     import torch.ao.nn.quantized as nnq
 

@@ -30,6 +30,7 @@ from ..checkpoint import CheckpointInfo, load_model, read_info
 from ..export_onnx import file_digest
 from ..model import Int8Error, Int8Support, QParams, engine_hints
 from .backends import cache_dir
+from .device import cpu_bf16_native
 
 log = logging.getLogger("vsadcvsr")
 
@@ -137,7 +138,8 @@ def shared_int8_model(path: Path, support: Int8Support,
     with _MODELS_LOCK:
         if key not in _MODELS:
             model, info = load_model(path, "cpu")
-            net = support.build(model, qparams_for(path, support, source, model))
+            float_dtype = torch.bfloat16 if cpu_bf16_native() else torch.float32  # for the parts left in float
+            net = support.build(model, qparams_for(path, support, source, model), float_dtype)
             net.requires_grad_(False)
             _MODELS[key] = (net, info)
             log.info("loaded %s on cpu (int8)", path.name)

@@ -20,12 +20,13 @@ class Int8Support:
     """How a family's network runs with int8 convolutions on the CPU (`precision="int8"`).
 
     :param calibrate:  (float network, windows (T, 3, h, w) in [-1, 1]) -> the activation ranges
-    :param build:      (float network, activation ranges) -> the int8 network, called as the float one
+    :param build:      (float network, activation ranges, dtype of the parts left in float) -> the int8 network,
+                       called as the float one
     :param scheme:     names the quantisation scheme; part of a calibration's identity
     """
 
     calibrate: Callable[[Any, Sequence[Any]], QParams]
-    build: Callable[[Any, QParams], Any]
+    build: Callable[[Any, QParams, Any], Any]
     scheme: str
 
 
