@@ -85,7 +85,7 @@ class _FloatBlock(nn.Module):
         self.quant = tq.QuantStub()
 
     def forward(self, x: Tensor, frames: int) -> Tensor:
-        dtype = self.block.conv_a.weight.dtype
+        dtype = next(self.block.parameters()).dtype
         y = self.dequant(x).to(dtype, memory_format=torch.channels_last)
         return self.quant(self.block(y, frames, inplace=True).float())
 
