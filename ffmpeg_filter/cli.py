@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "tensorrt on an NVIDIA GPU only (docs/onnx.md)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the network (torch backend, not int8): about half a minute per frame size "
-                        "before its second window, then faster; for long encodes")
+                        "before its second window, then faster on CUDA (not on the CPU); for long encodes")
     p.add_argument("--window", type=int, default=16, help="frames per temporal window (default 16)")
     p.add_argument("--overlap", type=int, default=4,
                    help="frames shared by neighbouring windows, at most half the window (default 4)")

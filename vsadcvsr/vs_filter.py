@@ -302,7 +302,8 @@ def Upscale(
     :param backend:          inference runtime: "torch", "onnxruntime" (CPU), "openvino" (CPU), "tensorrt" (NVIDIA,
                              through ONNX Runtime); the others run an ONNX export made once per model (docs/onnx.md)
     :param compile:          torch.compile the network (torch backend, not int8): about half a minute per frame
-                             size before its second window, then faster (1.2-1.3x on a CPU); for long encodes
+                             size before its second window, then faster on CUDA (1.3x; not on the CPU, where
+                             the usual path fuses as much); for long encodes on a GPU
     :return:                 the upscaled clip; frame count, rate and frame props of the input are kept
     """
     fmt = _check_clip(clip)

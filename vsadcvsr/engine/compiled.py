@@ -1,7 +1,8 @@
 """Opt-in `torch.compile` of the network (`Settings.compile`): Inductor with the weights frozen into the graph.
 
-Compiling costs about half a minute per input shape on a CPU and then runs the default network 1.2-1.3x faster
-(docs/results.md, "torch.compile"), so it pays only over many windows of one shape: a long encode. A shape is
+Compiling costs about half a minute per input shape and then runs the default network 1.3x faster on CUDA; on the
+CPU no faster since the usual path fuses the temporal blocks itself (docs/results.md, "torch.compile"). It pays
+only over many windows of one shape: a long encode. A shape is
 compiled when it comes a second time and has the most frames seen at its frame size: full windows (whole frames or
 the tile size, which stays fixed: engine/tiles.py) are compiled; the pieces a scene cut or the clip's end leaves,
 and the first window of each shape, run eagerly. If compiling fails (no C++ compiler for Inductor, an operator it

@@ -96,7 +96,7 @@ class Settings:
                             available when the engine starts
     :param backend:         inference runtime: torch, onnxruntime, openvino or tensorrt (engine/backends.py)
     :param compile:         torch.compile the network (torch backend; fp32, fp16 or bf16): about half a minute per
-                            input shape, then faster; for long encodes (engine/compiled.py)
+                            input shape, then faster on CUDA; for long encodes (engine/compiled.py)
     """
 
     window: int = 16
