@@ -247,9 +247,10 @@ def _add_conv_along_time(out5: Tensor, x5: Tensor, conv: nn.Conv1d, relu: bool, 
     first = torch.stack([w[:, :, 0] + w[:, :, 1], w[:, :, 2]], 2)
     last = torch.stack([w[:, :, 0], w[:, :, 1] + w[:, :, 2]], 2)
     t = x5.shape[2]  # >= 2
-    pieces = [(out5[:, :, :1], x5[:, :, :2], first), (out5[:, :, t - 1:], x5[:, :, t - 2:], last)]
-    if t > 2 and interior:
-        pieces.append((out5[:, :, 1: t - 1], x5, w))
+    pieces = [(out5[:, :, 1: t - 1], x5, w)] if t > 2 and interior else []
+    # the interior first: on the block's input (conv_b's target) the edge calls have already run once, on `hidden`,
+    # so that a oneDNN build that refuses one of these calls does so before the input is written to
+    pieces += [(out5[:, :, :1], x5[:, :, :2], first), (out5[:, :, t - 1:], x5[:, :, t - 2:], last)]
     fuse = torch.ops.mkldnn._convolution_pointwise_.binary
     one, zero = [1, 1, 1], [0, 0, 0]
     for target, source, k in pieces:
