@@ -253,9 +253,16 @@ def test_a_worker_killed_mid_segment_is_replaced_and_the_output_is_the_same(clus
                              *cluster_args(cluster, seg_dir)], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        victim = _busy_worker(HEAD_PID[cluster])
-        time.sleep(1.0)
-        os.kill(victim, signal.SIGKILL)
+        for _ in range(2):  # a segment of 96x40 frames takes about a second: a worker may finish before the kill
+            victim = _busy_worker(HEAD_PID[cluster], timeout=120)
+            time.sleep(0.1)
+            try:
+                os.kill(victim, signal.SIGKILL)
+                break
+            except ProcessLookupError:  # done already: the other worker's segment then
+                continue
+        else:
+            raise AssertionError("both workers finished their segments before either could be killed")
         stdout, stderr = proc.communicate(timeout=600)
     finally:
         if proc.poll() is None:
